@@ -1,0 +1,48 @@
+"""orchestra: an agentic LLM orchestration runtime with asynchronous function calling."""
+
+from __future__ import annotations
+
+from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Choice, Message, ToolCall, Usage
+from orchestra.clock import Clock, FakeClock, MonotonicClock
+from orchestra.errors import (
+    BudgetExceeded,
+    ConfigError,
+    EndpointConnectionError,
+    EndpointError,
+    EndpointTimeout,
+    LocalModelError,
+    NoHealthyEndpoint,
+    OrchestraError,
+    PlanError,
+    RateLimitError,
+    ToolError,
+    UsageError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BudgetExceeded",
+    "ChatChunk",
+    "ChatRequest",
+    "ChatResponse",
+    "Choice",
+    "Clock",
+    "ConfigError",
+    "EndpointConnectionError",
+    "EndpointError",
+    "EndpointTimeout",
+    "FakeClock",
+    "LocalModelError",
+    "Message",
+    "MonotonicClock",
+    "NoHealthyEndpoint",
+    "OrchestraError",
+    "PlanError",
+    "RateLimitError",
+    "ToolCall",
+    "ToolError",
+    "Usage",
+    "UsageError",
+    "__version__",
+]

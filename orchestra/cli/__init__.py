@@ -1,0 +1,1 @@
+"""The ``orchestra`` command: the composition root, the only core module that imports planners/tools/benchmarks."""

@@ -1,0 +1,262 @@
+"""The OpenAI-compatible endpoint, on the official ``openai`` SDK.
+
+One ``AsyncOpenAI`` and one shared ``httpx2.AsyncClient`` per endpoint, never a client per
+request (DESIGN.md: a peer that builds one per request is capped near 36 requests/s). The SDK's
+own retries are off (``max_retries=0``) so :mod:`orchestra.endpoints.retry` is the only retry
+loop. SDK types and exceptions stop here: callers see :mod:`orchestra.chat` and
+:mod:`orchestra.errors`.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import httpx2
+import openai
+
+from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Choice, Message, ToolCall, Usage
+from orchestra.errors import (
+    EndpointConnectionError,
+    EndpointError,
+    EndpointTimeout,
+    RateLimitError,
+    UsageError,
+)
+
+__all__ = ["OpenAIEndpoint", "parse_retry_after"]
+
+_NO_KEY = "orchestra-no-key"  # local servers ignore the key, but the SDK insists on one
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` (OpenAI's, preferred) or ``retry-after``.
+
+    ``retry-after`` may be seconds or an HTTP date (RFC 9110 §10.2.3).
+    """
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+class OpenAIEndpoint:
+    """An endpoint speaking the OpenAI chat-completions API at ``base_url``.
+
+    Args:
+        base_url: e.g. ``http://127.0.0.1:8787/v1``; None reads ``OPENAI_BASE_URL`` as the SDK does.
+        model: model name sent when a request names none.
+        api_key: None reads ``OPENAI_API_KEY``; local servers need none.
+        name: label for traces, limits and accounting (default: the base URL).
+        timeout: seconds before a request with no complete answer fails with ``EndpointTimeout``.
+        max_connections: size of the shared connection pool.
+        transport: an ``httpx2`` transport, e.g. ``httpx2.ASGITransport(app)`` for in-process tests.
+        on_headers: called with every response's headers (lower-cased), e.g. to learn rate limits.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        model: str | None = None,
+        *,
+        api_key: str | None = None,
+        name: str | None = None,
+        timeout: float = 60.0,
+        max_connections: int = 1000,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        on_headers: Any = None,
+    ) -> None:
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not base_url:
+            raise UsageError("no base URL: pass one or set OPENAI_BASE_URL")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.name = name or self.base_url
+        self.on_headers = on_headers
+        limits = httpx2.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._http = httpx2.AsyncClient(
+            transport=transport, limits=limits, timeout=httpx2.Timeout(timeout, connect=min(10.0, timeout))
+        )
+        self._client = openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=api_key or os.environ.get("OPENAI_API_KEY") or _NO_KEY,
+            max_retries=0,
+            timeout=timeout,
+            http_client=self._http,
+        )
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def _params(self, request: ChatRequest) -> dict[str, Any]:
+        model = request.model or self.model
+        if not model:
+            raise UsageError(f"endpoint {self.name}: the request names no model and the endpoint has none")
+        params: dict[str, Any] = {"model": model, "messages": [m.to_wire() for m in request.messages]}
+        for key in ("max_tokens", "temperature", "top_p", "response_format", "tools", "tool_choice"):
+            value = getattr(request, key)
+            if value is not None:
+                params[key] = value
+        if request.n != 1:
+            params["n"] = request.n
+        known = {k: v for k, v in request.extra.items() if k in _SDK_PARAMS}
+        params.update(known)
+        unknown = {k: v for k, v in request.extra.items() if k not in _SDK_PARAMS}
+        if unknown:
+            params["extra_body"] = unknown
+        return params
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        params = self._params(request)
+        try:
+            raw = await self._client.chat.completions.with_raw_response.create(**params)
+            self._observe(raw.headers)
+            completion = raw.parse()
+        except openai.OpenAIError as exc:
+            raise self._convert(exc) from exc
+        except (httpx2.HTTPError, ValueError) as exc:
+            raise EndpointConnectionError(f"{self.name}: {exc}", endpoint=self.name) from exc
+        return self._response(completion)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        params = self._params(request)
+        params["stream"] = True
+        params["stream_options"] = {"include_usage": True}
+        try:
+            raw = await self._client.chat.completions.with_raw_response.create(**params)
+            self._observe(raw.headers)
+            stream = raw.parse()
+            async with stream:
+                async for event in stream:
+                    for chunk in self._chunks(event):
+                        yield chunk
+        except openai.OpenAIError as exc:
+            raise self._convert(exc) from exc
+        except (httpx2.HTTPError, ValueError) as exc:
+            raise EndpointConnectionError(f"{self.name}: stream broke: {exc}", endpoint=self.name) from exc
+
+    async def aclose(self) -> None:
+        await self._client.close()
+        await self._http.aclose()
+
+    async def __aenter__(self) -> OpenAIEndpoint:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # -- conversions (the only place that touches SDK types) --------------------------------
+
+    def _observe(self, headers: httpx2.Headers) -> None:
+        if self.on_headers is not None:
+            self.on_headers({k.lower(): v for k, v in headers.items()})
+
+    def _response(self, completion: Any) -> ChatResponse:
+        choices = []
+        for c in completion.choices or []:
+            calls = [
+                ToolCall(id=t.id, name=t.function.name, arguments=t.function.arguments or "")
+                for t in (c.message.tool_calls or [])
+                if getattr(t, "function", None) is not None
+            ]
+            choices.append(
+                Choice(
+                    index=c.index,
+                    message=Message(role="assistant", content=c.message.content, tool_calls=calls or None),
+                    finish_reason=c.finish_reason,
+                    logprobs=c.logprobs.model_dump() if c.logprobs is not None else None,
+                )
+            )
+        usage = completion.usage
+        return ChatResponse(
+            id=completion.id or "",
+            model=completion.model or "",
+            choices=choices,
+            usage=Usage(
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+            ),
+            endpoint=self.name,
+        )
+
+    def _chunks(self, event: Any) -> list[ChatChunk]:
+        out = []
+        for c in event.choices or []:
+            delta = c.delta
+            calls = None
+            if delta is not None and delta.tool_calls:
+                calls = [
+                    ToolCall(
+                        id=t.id or str(t.index),
+                        name=(t.function.name or "") if t.function else "",
+                        arguments=(t.function.arguments or "") if t.function else "",
+                    )
+                    for t in delta.tool_calls
+                ]
+            text = (delta.content or "") if delta is not None else ""
+            if text or c.finish_reason or calls:
+                out.append(ChatChunk(index=c.index, delta=text, finish_reason=c.finish_reason, tool_calls=calls))
+        if event.usage is not None:
+            out.append(
+                ChatChunk(
+                    usage=Usage(
+                        prompt_tokens=event.usage.prompt_tokens, completion_tokens=event.usage.completion_tokens
+                    )
+                )
+            )
+        return out
+
+    def _convert(self, exc: openai.OpenAIError) -> EndpointError:
+        if isinstance(exc, openai.APITimeoutError):
+            return EndpointTimeout(f"{self.name}: timed out", endpoint=self.name)
+        if isinstance(exc, openai.APIConnectionError):
+            return EndpointConnectionError(f"{self.name}: connection failed: {exc.__cause__ or exc}", endpoint=self.name)
+        if isinstance(exc, openai.APIStatusError):
+            headers = {k.lower(): v for k, v in exc.response.headers.items()}
+            self._observe(exc.response.headers)
+            kind = RateLimitError if exc.status_code == 429 else EndpointError
+            return kind(
+                f"{self.name}: HTTP {exc.status_code}: {_short(exc.message)}",
+                status=exc.status_code,
+                retry_after=parse_retry_after(headers),
+                endpoint=self.name,
+                headers=headers,
+            )
+        return EndpointConnectionError(f"{self.name}: {exc}", endpoint=self.name)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+# Parameters the SDK's ``create`` takes by name; anything else goes in ``extra_body``.
+_SDK_PARAMS = frozenset(
+    {
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "top_logprobs",
+        "presence_penalty",
+        "seed",
+        "stop",
+        "user",
+        "parallel_tool_calls",
+        "metadata",
+        "store",
+        "service_tier",
+        "reasoning_effort",
+        "max_completion_tokens",
+    }
+)

@@ -1,0 +1,141 @@
+"""The one error tree of orchestra.
+
+Every error orchestra raises is an :class:`OrchestraError`. Third-party errors (the ``openai``
+SDK's, ``httpx2``'s, ``OSError``) are converted at the boundary with ``raise ... from exc`` into
+the most specific branch below, so callers catch one root and read structured fields instead of
+parsing messages.
+
+::
+
+    OrchestraError
+    ├── UsageError            a user mistake: bad flag, bad config file, bad input
+    │   └── ConfigError       an endpoint/config file that does not parse or validate
+    ├── PlanError             an invalid plan (unknown tool, bad reference, cycle ...)
+    ├── EndpointError         a model endpoint failed (status, retry_after, endpoint name)
+    │   ├── RateLimitError    429
+    │   ├── EndpointTimeout   no answer within the timeout
+    │   ├── EndpointConnectionError  refused / dropped / malformed stream
+    │   └── NoHealthyEndpoint every endpoint of a pool is cooling down or failed
+    ├── ToolError             a tool raised or timed out (task id, tool name)
+    ├── BudgetExceeded        a token/cost/sample budget ran out
+    └── LocalModelError       the embedded model could not be fetched or started
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BudgetExceeded",
+    "ConfigError",
+    "EndpointConnectionError",
+    "EndpointError",
+    "EndpointTimeout",
+    "LocalModelError",
+    "NoHealthyEndpoint",
+    "OrchestraError",
+    "PlanError",
+    "RateLimitError",
+    "ToolError",
+    "UsageError",
+]
+
+# Status codes worth another attempt: OpenAI's own retry policy plus 409 (lock timeout) and
+# every 5xx. A 400/401/403/404/422 will fail the same way again.
+_RETRYABLE_STATUS = frozenset({408, 409, 429})
+
+
+class OrchestraError(Exception):
+    """Root of every error orchestra raises."""
+
+
+class UsageError(OrchestraError):
+    """A user mistake (bad flag, bad input); the CLI prints it as one line."""
+
+
+class ConfigError(UsageError):
+    """A configuration file or value that does not parse or validate."""
+
+
+class PlanError(OrchestraError):
+    """An invalid plan; the message is precise enough to send back to the planner as repair feedback.
+
+    Args:
+        message: what is wrong, phrased for the planner.
+        task_id: the task the finding is about, when there is one.
+    """
+
+    def __init__(self, message: str, *, task_id: int | None = None) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+
+
+class EndpointError(OrchestraError):
+    """A model endpoint failed.
+
+    Args:
+        message: human-readable description.
+        status: HTTP status code, or None for transport-level failures.
+        retry_after: seconds the server asked us to wait (Retry-After / retry-after-ms), if any.
+        endpoint: name of the endpoint that failed.
+        headers: response headers, lower-cased, when there was a response.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+        endpoint: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+        self.endpoint = endpoint
+        self.headers = headers or {}
+
+    @property
+    def retryable(self) -> bool:
+        """Whether another attempt may succeed: 408, 409, 429, 5xx and transport failures."""
+        if self.status is None:
+            return True
+        return self.status in _RETRYABLE_STATUS or self.status >= 500
+
+
+class RateLimitError(EndpointError):
+    """The endpoint answered 429; ``retry_after`` says for how long it wants us to pause."""
+
+
+class EndpointTimeout(EndpointError):
+    """No (complete) answer within the request timeout."""
+
+
+class EndpointConnectionError(EndpointError):
+    """The connection was refused or dropped, or the body could not be parsed."""
+
+
+class NoHealthyEndpoint(EndpointError):
+    """Every endpoint of a pool is failing or cooling down."""
+
+
+class ToolError(OrchestraError):
+    """A tool raised, timed out or got bad arguments.
+
+    Args:
+        message: what went wrong.
+        tool: the tool's name.
+        task_id: the plan task that called it, if any.
+    """
+
+    def __init__(self, message: str, *, tool: str | None = None, task_id: int | None = None) -> None:
+        super().__init__(message)
+        self.tool = tool
+        self.task_id = task_id
+
+
+class BudgetExceeded(OrchestraError):
+    """A token, cost or sample budget ran out."""
+
+
+class LocalModelError(OrchestraError):
+    """The embedded local model could not be downloaded, verified or started."""
