@@ -18,6 +18,7 @@ from orchestra.errors import (
     ToolError,
     UsageError,
 )
+from orchestra.tool import Tool, tool
 
 __version__ = "0.1.0"
 
@@ -40,9 +41,11 @@ __all__ = [
     "OrchestraError",
     "PlanError",
     "RateLimitError",
+    "Tool",
     "ToolCall",
     "ToolError",
     "Usage",
     "UsageError",
     "__version__",
+    "tool",
 ]

@@ -2,7 +2,46 @@
 
 from __future__ import annotations
 
+from orchestra.endpoints.accounting import Meter, MeteredEndpoint, Price, PriceTable, error_kind
 from orchestra.endpoints.base import Endpoint, WrapperEndpoint
+from orchestra.endpoints.limited import LimitedEndpoint
+from orchestra.endpoints.limits import (
+    AdaptiveConcurrency,
+    LimiterStats,
+    Outcome,
+    Permit,
+    RateLimiter,
+    Reservation,
+    TokenBucket,
+    parse_duration,
+)
 from orchestra.endpoints.openai import OpenAIEndpoint, parse_retry_after
+from orchestra.endpoints.pool import EndpointPool
+from orchestra.endpoints.retry import RetryingEndpoint, RetryStats
+from orchestra.endpoints.routing import EndpointHealth, RoutingPolicy
 
-__all__ = ["Endpoint", "OpenAIEndpoint", "WrapperEndpoint", "parse_retry_after"]
+__all__ = [
+    "AdaptiveConcurrency",
+    "Endpoint",
+    "EndpointHealth",
+    "EndpointPool",
+    "LimitedEndpoint",
+    "LimiterStats",
+    "Meter",
+    "MeteredEndpoint",
+    "OpenAIEndpoint",
+    "Outcome",
+    "Permit",
+    "Price",
+    "PriceTable",
+    "RateLimiter",
+    "Reservation",
+    "RetryStats",
+    "RetryingEndpoint",
+    "RoutingPolicy",
+    "TokenBucket",
+    "WrapperEndpoint",
+    "error_kind",
+    "parse_duration",
+    "parse_retry_after",
+]

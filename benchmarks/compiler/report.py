@@ -1,0 +1,64 @@
+"""Rendering a :class:`~benchmarks.compiler.results.BenchResult`: a rich table and a JSON file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.compiler.results import ACCURACY_NOTE, BenchResult
+
+__all__ = ["print_report", "render_table", "write_json"]
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def render_table(result: BenchResult) -> Table:
+    """One line per strategy: latency, tokens, LLM calls, accuracy, speedup, bound ratios."""
+    config = result.config
+    title = (
+        f"LLMCompiler benchmark: {config.get('dataset')} ({config.get('questions')} questions; "
+        f"ttft {config.get('ttft')} s, {config.get('tokens_per_second')} tok/s, tool {config.get('tool_latency')} s)"
+    )
+    table = Table(title=title, caption=ACCURACY_NOTE, caption_justify="left")
+    for column in ("strategy", "median s", "mean s", "tokens", "LLM calls", "accuracy", "speedup"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    table.add_column("latency / bound", justify="right")
+    table.add_column("latency / stream bound", justify="right")
+    for s in result.summary.values():
+        errors = f" ({s.errors} errors)" if s.errors else ""
+        table.add_row(
+            s.strategy + errors,
+            f"{s.latency_median:.3f}",
+            f"{s.latency_mean:.3f}",
+            f"{s.tokens_mean:.0f}",
+            f"{s.llm_calls_mean:.1f}",
+            f"{s.accuracy:.0%}",
+            _ratio(s.speedup),
+            _ratio(s.bound_ratio),
+            _ratio(s.stream_bound_ratio),
+        )
+    return table
+
+
+def print_report(result: BenchResult, console: Console | None = None) -> None:
+    """Print the table (and the bounds' meaning) to ``console``."""
+    console = console or Console()
+    console.print(render_table(result))
+    console.print(
+        "bound = planner time to its first task + longest chain of tool latencies + joiner (issue 3); "
+        "stream bound = each task starts no earlier than the planner finished writing its line.",
+        style="dim",
+    )
+
+
+def write_json(result: BenchResult, path: str | Path) -> Path:
+    """Write ``result.to_json()`` to ``path`` (parents created); returns the path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+    return target

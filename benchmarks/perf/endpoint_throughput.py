@@ -1,0 +1,97 @@
+"""Throughput of the endpoint layer against the simulator (a benchmark, not a timed test).
+
+Sends N requests through the full stack that commands use (``connect``: retry → pool → meter →
+limiter → OpenAI SDK) to a simulator running in its own process with a fixed latency, at a given
+concurrency, and prints one JSON line: requests/s, p50/p99 latency, wall time, the ideal wall
+time (``ceil(N / concurrency) * latency``) and their ratio. With ``--baseline`` it also times a
+bare ``OpenAIEndpoint`` behind an ``anyio`` semaphore on the same server, so the cost of the
+wrappers is visible as a ratio measured in the same run.
+
+    python benchmarks/perf/endpoint_throughput.py --requests 500 --concurrency 100 --latency 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+
+import anyio
+
+from orchestra.chat import ChatRequest
+from orchestra.endpoints.base import Endpoint
+from orchestra.endpoints.config import EndpointSpec
+from orchestra.endpoints.openai import OpenAIEndpoint
+from orchestra.endpoints.stack import connect
+from orchestra.sim import SimConfig, SimProcess
+
+
+async def _drive(endpoint: Endpoint, n: int, concurrency: int) -> tuple[float, list[float], int]:
+    latencies: list[float] = []
+    failures = 0
+    limiter = anyio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        nonlocal failures
+        async with limiter:
+            start = time.perf_counter()
+            try:
+                await endpoint.complete(ChatRequest.of(f"request {i}", max_tokens=16))
+            except Exception:
+                failures += 1
+                return
+            latencies.append(time.perf_counter() - start)
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        for i in range(n):
+            tg.start_soon(one, i)
+    return time.perf_counter() - start, latencies, failures
+
+
+def _summary(label: str, wall: float, latencies: list[float], failures: int, ideal: float) -> dict:
+    ordered = sorted(latencies) or [math.nan]
+    return {
+        f"{label}_wall_s": round(wall, 3),
+        f"{label}_requests_per_s": round(len(latencies) / wall, 1) if wall else None,
+        f"{label}_p50_ms": round(statistics.median(ordered) * 1000, 1),
+        f"{label}_p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 1),
+        f"{label}_failures": failures,
+        f"{label}_ratio_to_ideal": round(wall / ideal, 3),
+    }
+
+
+async def main(args: argparse.Namespace) -> dict:
+    ideal = math.ceil(args.requests / args.concurrency) * args.latency
+    result: dict = {
+        "bench": "endpoint_throughput",
+        "requests": args.requests,
+        "concurrency": args.concurrency,
+        "latency_s": args.latency,
+        "ideal_s": ideal,
+    }
+    with SimProcess(SimConfig(ttft=args.latency, completion_tokens=16, seed=1)) as sim:
+        spec = EndpointSpec(name="sim", base_url=sim.url, model="sim-model", max_concurrency=args.concurrency)
+        # Warm-up: open the connection pool so the first batch does not pay the TCP handshakes.
+        async with connect([spec]) as conn:
+            await _drive(conn.default, args.concurrency, args.concurrency)
+            wall, lat, fail = await _drive(conn.default, args.requests, args.concurrency)
+        result.update(_summary("orchestra", wall, lat, fail, ideal))
+        if args.baseline:
+            async with OpenAIEndpoint(sim.url, "sim-model", name="bare") as bare:
+                await _drive(bare, args.concurrency, args.concurrency)
+                wall, lat, fail = await _drive(bare, args.requests, args.concurrency)
+            result.update(_summary("bare_sdk", wall, lat, fail, ideal))
+            result["orchestra_over_bare"] = round(result["orchestra_wall_s"] / result["bare_sdk_wall_s"], 3)
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--baseline", action="store_true", help="also time a bare OpenAIEndpoint")
+    print(json.dumps(anyio.run(main, parser.parse_args())))

@@ -1,0 +1,153 @@
+"""``orchestra sim``: run the simulated OpenAI-compatible server from the shell.
+
+Thin: flags become a :class:`~orchestra.sim.SimConfig`, :func:`~orchestra.sim.serve_sim` serves
+it until Ctrl-C / SIGTERM, and what was served is printed at exit. ``python -m orchestra.sim``
+runs the same ``serve`` command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from orchestra.errors import ConfigError
+from orchestra.sim import ModelLatency, SimConfig, SimStats, serve_sim
+
+__all__ = ["app", "main", "serve"]
+
+app = typer.Typer(help="The simulated OpenAI-compatible server (latency, rate limits, faults).", no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Run the simulated OpenAI-compatible server (latency, rate limits, faults)."""
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    print(f"error: {message}", file=sys.stderr)
+    return typer.Exit(code)
+
+
+def _model_latency(specs: list[str]) -> dict[str, ModelLatency]:
+    out = {}
+    for spec in specs:
+        name, sep, values = spec.partition("=")
+        ttft, _, tps = values.partition(":")
+        try:
+            if not sep or not name:
+                raise ValueError
+            out[name] = ModelLatency(ttft=float(ttft or 0), tokens_per_second=float(tps or 0))
+        except (ValueError, ValidationError):
+            raise _fail(f"--model-latency {spec!r}: expected NAME=TTFT[:TOKENS_PER_SECOND], e.g. big=0.8:40") from None
+    return out
+
+
+def _build_config(config_json: str | None, fields: dict[str, Any]) -> SimConfig:
+    try:
+        if config_json:
+            return SimConfig.model_validate_json(config_json)
+        return SimConfig(**{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors())
+        raise _fail(f"invalid simulator settings: {problems}") from None
+
+
+def _watch_stdin() -> None:
+    """Exit when stdin closes: a parent that dies (even by SIGKILL) takes this server with it."""
+    sys.stdin.buffer.read()
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+async def _serve_until_signal(config: SimConfig, host: str, port: int, exit_on_stdin_eof: bool) -> SimStats:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with serve_sim(config, host, port) as sim:
+            print(f"orchestra sim listening on {sim.url}", flush=True)
+            if exit_on_stdin_eof:
+                threading.Thread(target=_watch_stdin, daemon=True, name="sim-stdin").start()
+            async for _ in signals:
+                break
+    return sim.stats
+
+
+def _show(stats: SimStats) -> None:
+    table = Table(title="orchestra sim served", show_header=False)
+    for name in ("requests", "ok", "rate_limited", "bursts_429", "errors_5xx", "hangs", "drops", "malformed",
+                 "bad_requests", "prompt_tokens", "completion_tokens"):  # fmt: skip
+        table.add_row(name, str(getattr(stats, name)))
+    for model, counts in sorted(stats.per_model.items()):
+        table.add_row(f"model {model}", f"{counts.requests} requests, {counts.ok} ok")
+    Console().print(table)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8787,
+    ttft: Annotated[float | None, typer.Option(help="Seconds to the first token.")] = None,
+    tps: Annotated[float | None, typer.Option("--tps", "--tokens-per-second", help="Tokens/s; 0 = instant.")] = None,
+    model_latency: Annotated[
+        list[str] | None, typer.Option(help="Per-model latency NAME=TTFT[:TPS]; repeatable.")
+    ] = None,
+    content: Annotated[
+        Literal["generate", "echo", "script"] | None, typer.Option(help="generate, echo or script.")
+    ] = None,
+    script: Annotated[Path | None, typer.Option(help="JSONL script for --content script.")] = None,
+    completion_tokens: Annotated[int | None, typer.Option(help="Length of generated answers.")] = None,
+    model: Annotated[list[str] | None, typer.Option(help="Model listed by /v1/models; repeatable.")] = None,
+    rpm: Annotated[int | None, typer.Option(help="Requests per window.")] = None,
+    tpm: Annotated[int | None, typer.Option(help="Tokens per window.")] = None,
+    window: Annotated[float | None, typer.Option(help="Limit window in seconds (60 like OpenAI).")] = None,
+    error_rate: Annotated[float | None, typer.Option(help="Share of 500/502/503 answers.")] = None,
+    hang_rate: Annotated[float | None, typer.Option(help="Share of hung requests.")] = None,
+    hang_seconds: Annotated[float | None, typer.Option(help="How long a hung request is held.")] = None,
+    drop_rate: Annotated[float | None, typer.Option(help="Share of connections dropped mid-body.")] = None,
+    malformed_rate: Annotated[float | None, typer.Option(help="Share of 200s with an invalid body.")] = None,
+    burst_429_rate: Annotated[
+        float | None, typer.Option("--burst-429-rate", help="Share of 429s sent under the limit.")
+    ] = None,
+    burst_retry_seconds: Annotated[float | None, typer.Option(help="retry-after of a burst 429.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed for faults and content.")] = None,
+    config_json: Annotated[str | None, typer.Option(hidden=True, help="A whole SimConfig as JSON.")] = None,
+    json_stats: Annotated[bool, typer.Option(help="Print the final stats as one JSON line.")] = False,
+    exit_on_stdin_eof: Annotated[bool, typer.Option(hidden=True)] = False,
+) -> None:
+    """Serve the simulator until Ctrl-C, then print what it served."""
+    fields = {
+        "ttft": ttft, "tokens_per_second": tps, "content": content, "script": script,
+        "completion_tokens": completion_tokens, "models": model or None, "rpm": rpm, "tpm": tpm,
+        "window_seconds": window, "error_rate": error_rate, "hang_rate": hang_rate, "hang_seconds": hang_seconds,
+        "drop_rate": drop_rate, "malformed_rate": malformed_rate, "burst_429_rate": burst_429_rate,
+        "burst_retry_seconds": burst_retry_seconds, "seed": seed,
+        "model_latency": _model_latency(model_latency) if model_latency else None,
+    }  # fmt: skip
+    config = _build_config(config_json, fields)
+    try:
+        stats = anyio.run(_serve_until_signal, config, host, port, exit_on_stdin_eof)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    if json_stats:
+        print(json.dumps(stats.to_dict(times=True), separators=(",", ":")), flush=True)
+    else:
+        _show(stats)
+
+
+app.command()(serve)
+
+
+def main() -> None:
+    """``python -m orchestra.sim``: the ``serve`` command on its own."""
+    typer.run(serve)

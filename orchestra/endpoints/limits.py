@@ -1,0 +1,586 @@
+"""Rate limits of one endpoint, as pure logic: sliding-window buckets, a limiter, adaptive concurrency.
+
+Nothing here does I/O or awaits: time comes from an injected :class:`~orchestra.clock.Clock`, and
+a caller that may not proceed is told *how long* to wait instead of being blocked, so every rule
+is tested synchronously with :class:`~orchestra.clock.FakeClock`. The async shell that waits is
+:mod:`orchestra.endpoints.limited`.
+
+Three decisions answer the requirements of DESIGN.md ("Endpoints"):
+
+- **Sliding-window buckets.** A classic bucket of capacity C that refills continuously lets 2C
+  through in some 60 s window (a full bucket drained at t=0, refilled by t=60); servers that
+  count over a window then answer 429. Here each debit comes back exactly one window after its
+  request *ended* (the server admitted it somewhere before that), so no window of that length
+  ever holds more than C, at the server, whatever the network delays.
+- **No head-of-line blocking.** There is no queue: :meth:`RateLimiter.try_acquire` grants or
+  answers with a wait for each caller on its own, so a large request that does not fit yet never
+  stalls a smaller one that does (the peers that ``sleep(60/rate)`` in order, or hold a FIFO
+  head, serialise behind their largest request).
+- **Debit up front, refund from usage.** A request debits prompt + ``max_tokens`` when it starts
+  (OpenAI counts it that way too) and the difference comes back when ``usage`` is known.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from orchestra.clock import Clock, MonotonicClock
+
+__all__ = [
+    "AdaptiveConcurrency",
+    "LimiterStats",
+    "Outcome",
+    "Permit",
+    "RateLimiter",
+    "Reservation",
+    "TokenBucket",
+    "parse_duration",
+]
+
+
+# -- durations in OpenAI's x-ratelimit-reset-* format ------------------------------------------
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|h|m|s)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in a Go-style duration as OpenAI sends it (``"1s"``, ``"6m0s"``, ``"20ms"``, ``"0.5s"``).
+
+    A bare number is read as seconds. Returns None when ``text`` is not a duration.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    total, pos = 0.0, 0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            return None
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    return total if pos == len(text) and pos > 0 else None
+
+
+# -- the sliding-window bucket -----------------------------------------------------------------
+
+
+class Reservation:
+    """A debit taken from a :class:`TokenBucket`; hand it back to :meth:`TokenBucket.refund`.
+
+    Attributes:
+        amount: what is debited now (the reserved amount until a refund changes it).
+        expires_at: when the debit returns to the bucket.
+    """
+
+    __slots__ = ("amount", "expires_at")
+
+    def __init__(self, amount: float, expires_at: float) -> None:
+        self.amount = amount
+        self.expires_at = expires_at
+
+    def __repr__(self) -> str:
+        return f"Reservation(amount={self.amount}, expires_at={self.expires_at})"
+
+
+class TokenBucket:
+    """A bucket of ``capacity`` units whose debits come back one ``window`` after their use ended.
+
+    A plain debit (:meth:`take`) is used at once and returns one window after it was taken. A
+    *held* debit (``take(..., hold=True)``, for a request in flight) returns one window after
+    :meth:`finish`. Either way the sum of debits whose use falls within any interval of length
+    ``window`` never exceeds ``capacity`` (refunds only lower it), which is the guarantee a
+    server counting "per minute" checks.
+
+    Why hold: the server counts a request when it *admits* it, somewhere between our grant and
+    its answer, after a delay we do not see (connection set-up, queues). Measured on loopback,
+    the first 40 requests of a run were admitted ~85 ms after their grant and the next 40 ~4 ms
+    after theirs, so windows counted from the grant overlapped and the server saw 59 requests
+    in one window of a 40-per-window limit. Counting from the answer is safe whatever the
+    delay; it costs latency/(window + latency) of throughput (~1.6% for 1 s answers under a
+    60 s window).
+
+    A single request larger than ``capacity`` could never fit; it is clamped to ``capacity`` (it
+    waits for an empty bucket and then takes all of it) rather than waiting forever.
+
+    Args:
+        capacity: units per window (requests or tokens).
+        window: seconds a debit stays taken after its use.
+        clock: time source.
+    """
+
+    def __init__(self, capacity: float, window: float, clock: Clock) -> None:
+        if capacity <= 0 or window <= 0:
+            raise ValueError("capacity and window must be positive")
+        self.capacity = capacity
+        self.window = window
+        self.clock = clock
+        self._debits: deque[Reservation] = deque()  # returning debits, in expiry order
+        self._held: set[Reservation] = set()  # debits in use: they return only after finish()
+        self._used = 0.0
+        # A debit learned from the server (x-ratelimit-remaining lower than we think): usage we
+        # did not send ourselves, e.g. another client sharing the key. It lasts until the reset.
+        self._shadow = 0.0
+        self._shadow_until = 0.0
+
+    def _purge(self) -> float:
+        now = self.clock.now()
+        while self._debits and self._debits[0].expires_at <= now:
+            self._used -= self._debits.popleft().amount
+        if self._shadow and self._shadow_until <= now:
+            self._shadow = 0.0
+        if not self._debits and not self._held:
+            self._used = 0.0  # no float drift survives an empty window
+        return now
+
+    def used(self) -> float:
+        """Units taken in the current window, including what the server told us about."""
+        self._purge()
+        return self._used + self._shadow
+
+    def available(self) -> float:
+        """Units that may be taken now (negative when a refund reported more than reserved)."""
+        return self.capacity - self.used()
+
+    def own_available(self) -> float:
+        """Units available counting only our own debits (what :meth:`learn` compares with)."""
+        self._purge()
+        return self.capacity - self._used
+
+    def wait_time(self, amount: float) -> float:
+        """Seconds until ``amount`` fits (0.0 now; ``math.inf`` when only a :meth:`finish` can help)."""
+        now = self._purge()
+        need = self._used + self._shadow + min(amount, self.capacity) - self.capacity
+        if need <= 0:
+            return 0.0
+        freed = 0.0
+        shadow_pending = self._shadow > 0
+        for debit in self._debits:
+            if shadow_pending and self._shadow_until <= debit.expires_at:
+                freed += self._shadow
+                shadow_pending = False
+                if freed >= need:
+                    return self._shadow_until - now
+            freed += debit.amount
+            if freed >= need:
+                return debit.expires_at - now
+        if shadow_pending and freed + self._shadow >= need:
+            return max(0.0, self._shadow_until - now)
+        return math.inf  # the rest is held by requests in flight
+
+    def take(self, amount: float, *, hold: bool = False) -> Reservation:
+        """Debit ``amount`` now, fitting or not (callers check :meth:`wait_time` first).
+
+        With ``hold``, the debit stays taken until :meth:`finish` and returns a window later.
+        """
+        now = self._purge()
+        reservation = Reservation(min(amount, self.capacity), math.inf if hold else now + self.window)
+        if hold:
+            self._held.add(reservation)
+        else:
+            self._debits.append(reservation)
+        self._used += reservation.amount
+        return reservation
+
+    def try_take(self, amount: float, *, hold: bool = False) -> Reservation | float:
+        """Debit ``amount`` if it fits now; otherwise return the seconds until it would."""
+        wait = self.wait_time(amount)
+        return self.take(amount, hold=hold) if wait <= 0 else wait
+
+    def refund(self, reservation: Reservation, actual_amount: float) -> None:
+        """Correct a debit to what was really used (usually less than reserved).
+
+        A debit that already returned is left alone (it no longer counts).
+        """
+        if reservation.expires_at <= self._purge():
+            return
+        self._used += actual_amount - reservation.amount
+        reservation.amount = actual_amount
+
+    def finish(self, reservation: Reservation, actual_amount: float | None = None) -> None:
+        """End the use of a held debit (correcting it to ``actual_amount`` if given).
+
+        It returns to the bucket one window from now. A plain debit is only corrected.
+        """
+        if actual_amount is not None:
+            self.refund(reservation, actual_amount)
+        if reservation in self._held:
+            now = self._purge()
+            self._held.remove(reservation)
+            reservation.expires_at = now + self.window
+            self._debits.append(reservation)
+
+    def learn(self, remaining: float, reset: float, *, seen_available: float | None = None) -> None:
+        """Take in the server's view: ``remaining`` units left, full again in ``reset`` seconds.
+
+        When the server has fewer units left than we had (``seen_available``: what we thought
+        was available by our own debits when that request was granted; default: now), the
+        difference is usage we did not send: debit it until ``reset``, replacing the previous
+        such debit. Never credits: our own debits are facts.
+        """
+        now = self._purge()
+        ours = self.capacity - self._used if seen_available is None else seen_available
+        self._shadow = max(0.0, ours - remaining)
+        self._shadow_until = now + reset
+
+
+# -- outcomes, permits, stats ------------------------------------------------------------------
+
+
+class Outcome(StrEnum):
+    """How a request ended, as far as limits care."""
+
+    OK = "ok"
+    RATE_LIMITED = "rate_limited"  # 429: pause the endpoint, cut concurrency
+    OVERLOADED = "overloaded"  # 503: cut concurrency
+    TIMEOUT = "timeout"  # no answer in time: cut concurrency
+    ERROR = "error"  # any other failure: says nothing about load
+    CANCELLED = "cancelled"  # the caller gave up: says nothing at all
+
+    @property
+    def congested(self) -> bool:
+        """Whether this outcome is a sign the server is overloaded (AIMD's loss signal)."""
+        return self in (Outcome.RATE_LIMITED, Outcome.OVERLOADED, Outcome.TIMEOUT)
+
+
+@dataclass(eq=False)
+class Permit:
+    """A granted request: hand it back to :meth:`RateLimiter.release` exactly once.
+
+    Attributes:
+        tokens: tokens debited up front.
+        granted_at: clock time of the grant.
+        requests: the request-bucket debit (None when there is no RPM limit).
+        token_debit: the token-bucket debit (None when there is no TPM limit).
+        requests_seen: requests available right after this grant, by our own debits only (to
+            compare with the server's ``x-ratelimit-remaining-requests`` for this request).
+        tokens_seen: the same for tokens.
+        epoch: the adaptive-concurrency epoch it was granted in.
+        cap_refusals: the limiter's count of concurrency refusals at the grant.
+    """
+
+    tokens: int
+    granted_at: float
+    requests: Reservation | None
+    token_debit: Reservation | None
+    requests_seen: float | None
+    tokens_seen: float | None
+    epoch: int
+    cap_refusals: int = 0
+    released: bool = False
+
+
+@dataclass(frozen=True)
+class LimiterStats:
+    """A snapshot of one limiter, for progress displays and the batch summary."""
+
+    granted: int
+    released: int
+    rate_limited: int
+    congested: int
+    in_flight: int
+    tokens_reserved: int
+    tokens_used: int
+    concurrency_limit: int | None
+    rpm: float | None
+    tpm: float | None
+    requests_available: float | None
+    tokens_available: float | None
+    paused_for: float
+
+
+# -- adaptive concurrency (AIMD) ---------------------------------------------------------------
+
+
+class AdaptiveConcurrency:
+    """Additive-increase / multiplicative-decrease of the number of requests in flight.
+
+    For servers that state no limits (vLLM, llama.cpp, Ollama): grow by ``increase`` per
+    ``limit`` successes (about +1 per round trip, as TCP's congestion avoidance) while the cap
+    is what holds requests back, and multiply by ``decrease`` on a 429 / 503 / timeout.
+
+    A cut happens at most once per round trip: each cut starts a new *epoch*, and congestion
+    reported by a request granted in an earlier epoch is ignored. Without this, the hundred
+    requests in flight when a server starts answering 429 would cut the limit a hundred times
+    (0.7^100) for one overload event.
+
+    Args:
+        initial: the starting limit.
+        minimum: the limit never goes below this.
+        maximum: the limit never goes above this (None: no ceiling).
+        decrease: factor applied on congestion.
+        increase: added per ``limit`` successes.
+    """
+
+    def __init__(
+        self,
+        initial: int = 100,
+        *,
+        minimum: int = 1,
+        maximum: int | None = None,
+        decrease: float = 0.7,
+        increase: float = 1.0,
+    ) -> None:
+        if minimum < 1 or initial < minimum or not 0 < decrease < 1 or increase <= 0:
+            raise ValueError("need 1 <= minimum <= initial, 0 < decrease < 1, increase > 0")
+        self.minimum = minimum
+        self.maximum = maximum
+        self.decrease = decrease
+        self.increase = increase
+        self._limit = float(initial if maximum is None else min(initial, maximum))
+        self.epoch = 0
+
+    @property
+    def limit(self) -> int:
+        """Requests allowed in flight now."""
+        return max(self.minimum, int(self._limit))
+
+    def on_success(self, saturated: bool) -> None:
+        """A request succeeded; ``saturated``: the cap held some request back during its life.
+
+        Only then does the limit grow: a cap that is not what limits the load proves nothing
+        by succeeding, and growing it would leave a limit far above what was ever tried
+        (TCP's rule for application-limited flows, RFC 7661).
+        """
+        if not saturated:
+            return
+        grown = self._limit + self.increase / self._limit
+        self._limit = grown if self.maximum is None else min(float(self.maximum), grown)
+
+    def on_congestion(self, epoch: int) -> bool:
+        """A request granted in ``epoch`` met congestion; returns whether the limit was cut."""
+        if epoch < self.epoch:
+            return False
+        self._limit = max(float(self.minimum), self._limit * self.decrease)
+        self.epoch += 1
+        return True
+
+
+# -- the limiter -------------------------------------------------------------------------------
+
+_HEADER = "x-ratelimit-{}-{}"
+
+
+class RateLimiter:
+    """Requests-per-window and tokens-per-window buckets, a concurrency cap, and pauses.
+
+    :meth:`try_acquire` grants a :class:`Permit` or returns the seconds to wait (``math.inf``
+    when only a release can help: the concurrency cap). It never blocks and keeps no queue, so
+    there is no head-of-line blocking. Listeners registered with :meth:`add_listener` are called
+    whenever capacity may have come back other than by time passing (a release, a refund).
+
+    Args:
+        rpm: requests per ``window`` (None: unlimited, until headers say otherwise).
+        tpm: tokens per ``window`` (None: unlimited, until headers say otherwise).
+        max_concurrency: requests in flight at most (None: no cap unless ``adaptive``).
+        window: the window in seconds (60 for OpenAI's per-minute limits; short in tests).
+        clock: time source.
+        adaptive: adapt the concurrency cap with AIMD (servers that send no limits).
+        initial_concurrency: where the adaptive cap starts.
+    """
+
+    def __init__(
+        self,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        max_concurrency: int | None = None,
+        window: float = 60.0,
+        clock: Clock | None = None,
+        adaptive: bool = False,
+        initial_concurrency: int = 100,
+    ) -> None:
+        self.clock: Clock = clock or MonotonicClock()
+        self.window = window
+        self._configured = {"requests": rpm, "tokens": tpm}
+        self.requests = TokenBucket(rpm, window, self.clock) if rpm else None
+        self.tokens = TokenBucket(tpm, window, self.clock) if tpm else None
+        self.max_concurrency = max_concurrency
+        self.adaptive = (
+            AdaptiveConcurrency(initial_concurrency, maximum=max_concurrency) if adaptive else None
+        )
+        self._paused_until = -math.inf
+        self._listeners: list[Callable[[], None]] = []
+        self._in_flight = 0
+        self._cap_refusals = 0  # requests the concurrency cap turned away: demand above the cap
+        self._granted = self._released = self._rate_limited = self._congested = 0
+        self._tokens_reserved = self._tokens_used = 0
+
+    # -- acquiring ---------------------------------------------------------------------------
+
+    @property
+    def concurrency_limit(self) -> int | None:
+        """The cap on requests in flight now (None: no cap)."""
+        if self.adaptive is not None:
+            return self.adaptive.limit
+        return self.max_concurrency
+
+    @property
+    def in_flight(self) -> int:
+        """Requests granted and not released yet."""
+        return self._in_flight
+
+    def try_acquire(self, tokens: int = 0) -> Permit | float:
+        """Grant a request that will use up to ``tokens`` tokens, or say how long to wait.
+
+        Returns:
+            A :class:`Permit`, or the seconds until the request could fit (``math.inf`` when
+            only a release can help). Nothing is debited unless a permit is returned.
+        """
+        now = self.clock.now()
+        if now < self._paused_until:
+            return self._paused_until - now
+        limit = self.concurrency_limit
+        if limit is not None and self._in_flight >= limit:
+            self._cap_refusals += 1
+            return math.inf
+        wait = max(
+            self.requests.wait_time(1) if self.requests else 0.0,
+            self.tokens.wait_time(tokens) if self.tokens else 0.0,
+        )
+        if wait > 0:
+            return wait
+        request_debit = self.requests.take(1, hold=True) if self.requests else None
+        token_debit = self.tokens.take(tokens, hold=True) if self.tokens else None
+        self._in_flight += 1
+        self._granted += 1
+        self._tokens_reserved += tokens
+        return Permit(
+            tokens=tokens,
+            granted_at=now,
+            requests=request_debit,
+            token_debit=token_debit,
+            requests_seen=self.requests.own_available() if self.requests else None,
+            tokens_seen=self.tokens.own_available() if self.tokens else None,
+            epoch=self.adaptive.epoch if self.adaptive else 0,
+            cap_refusals=self._cap_refusals,
+        )
+
+    def release(self, permit: Permit, used_tokens: int | None = None, outcome: Outcome = Outcome.OK) -> None:
+        """Hand a permit back.
+
+        Args:
+            permit: from :meth:`try_acquire`; a second release of the same permit is ignored.
+            used_tokens: tokens really used (``usage.total_tokens``); the token debit is
+                corrected to it. Both debits start their window now (see :class:`TokenBucket`). None keeps the up-front debit (usage unknown, e.g. a timeout
+                the server may still be working on).
+            outcome: how the request ended; drives adaptive concurrency and the 429 count.
+        """
+        if permit.released:
+            return
+        permit.released = True
+        if self.adaptive is not None:
+            if outcome is Outcome.OK:
+                saturated = self._cap_refusals > permit.cap_refusals or self._in_flight >= self.adaptive.limit
+                self.adaptive.on_success(saturated)
+            elif outcome.congested:
+                self.adaptive.on_congestion(permit.epoch)
+        self._in_flight -= 1
+        self._released += 1
+        self._rate_limited += outcome is Outcome.RATE_LIMITED
+        self._congested += outcome.congested
+        if used_tokens is not None:
+            self._tokens_used += used_tokens
+        if self.requests is not None and permit.requests is not None:
+            self.requests.finish(permit.requests)
+        if self.tokens is not None and permit.token_debit is not None:
+            self.tokens.finish(permit.token_debit, used_tokens)
+        self._notify()
+
+    # -- pauses and server feedback ----------------------------------------------------------
+
+    def pause_until(self, t: float) -> None:
+        """Grant nothing before clock time ``t`` (a 429 pauses the whole endpoint, not one request)."""
+        self._paused_until = max(self._paused_until, t)
+
+    def pause(self, seconds: float) -> None:
+        """Grant nothing for ``seconds`` from now."""
+        self.pause_until(self.clock.now() + max(0.0, seconds))
+
+    @property
+    def paused_for(self) -> float:
+        """Seconds left in the current pause (0.0 when not paused)."""
+        return max(0.0, self._paused_until - self.clock.now())
+
+    def observe_headers(self, headers: Mapping[str, str], permit: Permit | None = None) -> None:
+        """Learn limits from ``x-ratelimit-{limit,remaining,reset}-{requests,tokens}``.
+
+        ``limit`` sets the bucket's capacity (never above an explicitly configured one).
+        ``remaining`` lower than what we had available means someone else uses the same limit:
+        the difference is debited until ``reset``. Give the ``permit`` of the request whose
+        response carried the headers when known: the server counted ``remaining`` when that
+        request arrived, so it is compared with what we had then, not with now.
+        """
+        lowered = {k.lower(): v for k, v in headers.items()}
+        for kind in ("requests", "tokens"):
+            limit = _number(lowered.get(_HEADER.format("limit", kind)))
+            remaining = _number(lowered.get(_HEADER.format("remaining", kind)))
+            reset = parse_duration(lowered.get(_HEADER.format("reset", kind)) or "")
+            bucket = self._learn_capacity(kind, limit)
+            if bucket is None or remaining is None or reset is None:
+                continue
+            seen = None
+            if permit is not None:
+                seen = permit.requests_seen if kind == "requests" else permit.tokens_seen
+            bucket.learn(remaining, reset, seen_available=seen)
+
+    def _learn_capacity(self, kind: str, limit: float | None) -> TokenBucket | None:
+        bucket = self.requests if kind == "requests" else self.tokens
+        if limit is None or limit <= 0:
+            return bucket
+        configured = self._configured[kind]
+        capacity = limit if configured is None else min(configured, limit)
+        if bucket is None:
+            bucket = TokenBucket(capacity, self.window, self.clock)
+            setattr(self, kind, bucket)
+        elif bucket.capacity != capacity:
+            grew = capacity > bucket.capacity
+            bucket.capacity = capacity
+            if grew:
+                self._notify()
+        return bucket
+
+    # -- listeners and stats -----------------------------------------------------------------
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` whenever capacity may have come back (release, refund, higher limit)."""
+        self._listeners.append(callback)
+
+    def _notify(self) -> None:
+        for callback in self._listeners:
+            callback()
+
+    @property
+    def stats(self) -> LimiterStats:
+        """A snapshot of counters and current limits."""
+        return LimiterStats(
+            granted=self._granted,
+            released=self._released,
+            rate_limited=self._rate_limited,
+            congested=self._congested,
+            in_flight=self._in_flight,
+            tokens_reserved=self._tokens_reserved,
+            tokens_used=self._tokens_used,
+            concurrency_limit=self.concurrency_limit,
+            rpm=self.requests.capacity if self.requests else None,
+            tpm=self.tokens.capacity if self.tokens else None,
+            requests_available=self.requests.available() if self.requests else None,
+            tokens_available=self.tokens.available() if self.tokens else None,
+            paused_for=self.paused_for,
+        )
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return None

@@ -1,0 +1,156 @@
+"""``RetryingEndpoint``: the one retry loop of orchestra, on ``tenacity``.
+
+The SDK's own retries are off (``max_retries=0`` in :mod:`orchestra.endpoints.openai`) so that
+attempts are counted and paced in one place. Only errors that may go away are retried
+(:attr:`~orchestra.errors.EndpointError.retryable`: 408, 409, 429, 5xx, timeouts, connection
+errors); a 400 fails the same way every time and is raised at once. The wait is the server's
+``Retry-After`` when it sent one, else jittered exponential backoff ("full jitter"), so that
+many clients backing off together do not come back together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_random_exponential,
+)
+
+from orchestra.chat import ChatChunk, ChatRequest, ChatResponse
+from orchestra.clock import Clock, MonotonicClock
+from orchestra.endpoints.base import Endpoint, WrapperEndpoint
+from orchestra.endpoints.limited import close_stream
+from orchestra.errors import EndpointError
+
+__all__ = ["RetryStats", "RetryingEndpoint", "is_retryable"]
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether ``exc`` is an endpoint failure worth another attempt."""
+    return isinstance(exc, EndpointError) and exc.retryable
+
+
+@dataclass
+class RetryStats:
+    """Counters of a :class:`RetryingEndpoint`.
+
+    Attributes:
+        calls: requests made through it.
+        attempts: requests sent to the inner endpoint (``calls`` + retries).
+        retries: attempts after a retryable failure.
+        gave_up: calls that failed after their last attempt (or at once, on a final error).
+        waited: seconds spent waiting between attempts.
+    """
+
+    calls: int = 0
+    attempts: int = 0
+    retries: int = 0
+    gave_up: int = 0
+    waited: float = 0.0
+
+
+class _ServerOrBackoff:
+    """tenacity wait: the server's Retry-After when present, else jittered exponential backoff."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self._backoff = wait_random_exponential(multiplier=initial, max=maximum)
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, EndpointError) and exc.retry_after is not None:
+            return exc.retry_after
+        return self._backoff(state)
+
+
+_EMPTY = object()  # a stream that ended before its first chunk
+
+
+class RetryingEndpoint(WrapperEndpoint):
+    """Retries retryable failures of ``inner``.
+
+    Args:
+        inner: the endpoint to retry (a pool, a limited endpoint ...).
+        max_attempts: attempts per request, the first included.
+        initial: scale of the first backoff window in seconds.
+        maximum: largest backoff window in seconds (a server's Retry-After may exceed it).
+        clock: time source of the waits (a ``FakeClock`` makes tests instant).
+    """
+
+    def __init__(
+        self,
+        inner: Endpoint,
+        *,
+        max_attempts: int = 6,
+        initial: float = 0.5,
+        maximum: float = 30.0,
+        clock: Clock | None = None,
+    ) -> None:
+        super().__init__(inner)
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.max_attempts = max_attempts
+        self.clock: Clock = clock or MonotonicClock()
+        self.stats = RetryStats()
+        self._wait = _ServerOrBackoff(initial, maximum)
+
+    def _retrying(self) -> AsyncRetrying:
+        return AsyncRetrying(
+            sleep=self.clock.sleep,
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            retry=retry_if_exception(is_retryable),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+        self.stats.waited += state.upcoming_sleep
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        self.stats.calls += 1
+        try:
+            async for attempt in self._retrying():
+                with attempt:
+                    self.stats.attempts += 1
+                    return await self.inner.complete(request)
+        except Exception:
+            self.stats.gave_up += 1
+            raise
+        raise AssertionError("unreachable: tenacity either returns or reraises")  # pragma: no cover
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        """Stream, retrying a failure only until the first chunk arrives.
+
+        Once a chunk has been yielded the caller holds part of the answer; a new attempt would
+        generate a different text and duplicate or contradict what was already delivered, so a
+        later failure is raised as is.
+        """
+        self.stats.calls += 1
+        try:
+            async for attempt in self._retrying():
+                with attempt:
+                    self.stats.attempts += 1
+                    chunks = self.inner.stream(request)
+                    try:
+                        first = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        first = _EMPTY
+                    except BaseException:
+                        await close_stream(chunks)
+                        raise
+        except Exception:
+            self.stats.gave_up += 1
+            raise
+        try:
+            if first is not _EMPTY:
+                yield first  # type: ignore[misc]
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await close_stream(chunks)

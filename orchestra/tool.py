@@ -1,0 +1,565 @@
+"""Tools: typed Python functions (or foreign JSON schemas) that a planner can call.
+
+``@tool`` turns a typed function, sync or async, into a :class:`Tool`: a name, a description taken
+from the docstring, a JSON schema for the parameters built with pydantic's public API
+(``create_model`` from the signature), and execution options (timeout, retries, per-tool
+concurrency, side-effect flag) that the executor honours.
+
+Arguments are validated and coerced by pydantic before the function runs, so a planner that writes
+``search("x", k="3")`` gets ``k=3``, and one that writes ``k="three"`` gets a :class:`ToolError`
+naming the argument. Sync functions run in a worker thread (``anyio.to_thread.run_sync``) so one
+slow tool never blocks the event loop that the other tasks of the plan share.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints, overload
+
+import anyio.to_thread
+import pydantic
+
+from orchestra.errors import ToolError, UsageError
+
+__all__ = ["Tool", "tool"]
+
+# OpenAI's rule for function names; a name outside it is rejected by every compatible server.
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ARGS_HEADERS = ("args:", "arguments:", "parameters:", "params:")
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list, tuple),
+    "object": (dict,),
+    "null": (type(None),),
+}
+
+Validator = Callable[[Mapping[str, Any]], dict[str, Any]]
+"""Checks and coerces a complete argument dict, raising :class:`ToolError`."""
+
+
+@dataclass(frozen=True, eq=False)
+class Tool:
+    """A callable tool: what the planner sees (name, description, schema) and how to run it.
+
+    Build one with :func:`tool`, :meth:`from_function` or :meth:`from_schema` rather than directly.
+
+    Attributes:
+        name: the function name the planner writes (``[A-Za-z0-9_-]{1,64}``).
+        description: what the tool does, shown to the planner.
+        parameters: JSON schema of the arguments: ``{"type": "object", "properties", "required"}``.
+        fn: the function that does the work.
+        timeout: seconds one attempt may take (the executor enforces it), or None.
+        retries: extra attempts after a failure or timeout (the executor enforces it).
+        concurrency: at most this many calls of this tool run at once, or None for no limit.
+        side_effects: True when two identical calls must both run (writes, sends); False lets the
+            executor run identical calls of one plan once.
+    """
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    fn: Callable[..., Any] = field(repr=False)
+    timeout: float | None = None
+    retries: int = 0
+    concurrency: int | None = None
+    side_effects: bool = False
+    validator: Validator | None = field(default=None, repr=False)
+    """Coerces a full argument dict; None means the light JSON-schema check of :meth:`from_schema`."""
+    is_async: bool = field(default=False, repr=False)
+    unpack: bool = field(default=True, repr=False)
+    """Call ``fn(**args)`` (True) or ``fn(args)`` (False, for adapters that take one dict)."""
+
+    def __post_init__(self) -> None:
+        # Cached because the executor asks for them per task (frozen: set through object).
+        object.__setattr__(self, "_names", tuple(self.parameters.get("properties", {})))
+        object.__setattr__(self, "_required", frozenset(self.parameters.get("required", ())))
+        if not _NAME_RE.match(self.name):
+            raise UsageError(f"tool name {self.name!r} must match [A-Za-z0-9_-]{{1,64}}")
+        if self.timeout is not None and self.timeout <= 0:
+            raise UsageError(f"tool {self.name!r}: timeout must be positive, got {self.timeout}")
+        if self.retries < 0:
+            raise UsageError(f"tool {self.name!r}: retries must be >= 0, got {self.retries}")
+        if self.concurrency is not None and self.concurrency < 1:
+            raise UsageError(f"tool {self.name!r}: concurrency must be >= 1, got {self.concurrency}")
+
+    # -- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_function(
+        cls,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+        retries: int = 0,
+        concurrency: int | None = None,
+        side_effects: bool = False,
+    ) -> Tool:
+        """Build a tool from a typed function; see :func:`tool` for the options.
+
+        Raises:
+            UsageError: the signature has ``*args``, or a type pydantic cannot put in a JSON schema.
+        """
+        summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
+        tool_name = name or fn.__name__
+        model = _signature_model(fn, tool_name, arg_docs)
+        try:
+            parameters = _clean_schema(model.model_json_schema())
+        except pydantic.PydanticUserError as exc:  # pragma: no cover - depends on exotic types
+            raise UsageError(f"tool {tool_name!r}: parameters cannot be described as JSON schema: {exc}") from exc
+        except pydantic.errors.PydanticInvalidForJsonSchema as exc:
+            raise UsageError(f"tool {tool_name!r}: parameters cannot be described as JSON schema: {exc}") from exc
+        return cls(
+            name=tool_name,
+            description=description if description is not None else summary,
+            parameters=parameters,
+            fn=fn,
+            timeout=timeout,
+            retries=retries,
+            concurrency=concurrency,
+            side_effects=side_effects,
+            validator=_model_validator(model, tool_name),
+            is_async=inspect.iscoroutinefunction(inspect.unwrap(fn)),
+        )
+
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        description: str,
+        parameters: Mapping[str, Any],
+        fn: Callable[..., Any],
+        *,
+        unpack: bool = True,
+        timeout: float | None = None,
+        retries: int = 0,
+        concurrency: int | None = None,
+        side_effects: bool = True,
+    ) -> Tool:
+        """Wrap a function that brings its own JSON schema (MCP servers, HTTP APIs).
+
+        Validation is deliberately light, because the remote side validates for real: required keys
+        must be present, keys outside ``properties`` are refused when the schema says
+        ``additionalProperties: false``, and each top-level value must have its property's JSON
+        ``type`` (no coercion, no nested checks).
+
+        Args:
+            name: the tool name.
+            description: what it does.
+            parameters: a JSON schema of type object.
+            fn: called as ``fn(**args)`` (or ``fn(args)`` with ``unpack=False``); sync or async.
+            unpack: whether ``fn`` takes keyword arguments or one dict.
+            timeout: see :class:`Tool`.
+            retries: see :class:`Tool`.
+            concurrency: see :class:`Tool`.
+            side_effects: defaults to True: a foreign tool may well write somewhere.
+        """
+        schema = dict(parameters)
+        schema.setdefault("type", "object")
+        schema.setdefault("properties", {})
+        if schema["type"] != "object":
+            raise UsageError(f"tool {name!r}: parameters schema must be of type object, got {schema['type']!r}")
+        return cls(
+            name=name,
+            description=description,
+            parameters=schema,
+            fn=fn,
+            timeout=timeout,
+            retries=retries,
+            concurrency=concurrency,
+            side_effects=side_effects,
+            validator=None,
+            is_async=inspect.iscoroutinefunction(inspect.unwrap(fn)),
+            unpack=unpack,
+        )
+
+    def with_options(self, **changes: Any) -> Tool:
+        """A copy with some options changed, e.g. ``search.with_options(timeout=2)``."""
+        return dataclasses.replace(self, **changes)
+
+    # -- the planner's view ---------------------------------------------------------------------
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """Parameter names in positional order (the function's signature order)."""
+        return self._names  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def required(self) -> frozenset[str]:
+        """Names of the required parameters."""
+        return self._required  # type: ignore[attr-defined,no-any-return]
+
+    def spec(self) -> dict[str, Any]:
+        """The OpenAI ``tools`` entry: ``{"type": "function", "function": {name, description, parameters}}``."""
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+    def signature(self) -> str:
+        """A one-line Python-like signature for text prompts, e.g. ``search(query: string, k: integer = 5)``."""
+        props = self.parameters.get("properties", {})
+        parts = []
+        for pname, prop in props.items():
+            text = f"{pname}: {_type_label(prop)}"
+            if pname not in self.required and "default" in prop:
+                text += f" = {prop['default']!r}"
+            elif pname not in self.required:
+                text += " = None"
+            parts.append(text)
+        return f"{self.name}({', '.join(parts)})"
+
+    # -- arguments ------------------------------------------------------------------------------
+
+    def bind(self, args: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Map positional arguments to parameter names, as Python would: ``search("x", k=3)``.
+
+        Only the shape is checked here (too many positional arguments, one given twice); values
+        are checked by :meth:`check` / :meth:`call`.
+
+        Raises:
+            ToolError: too many positional arguments, or an argument given both ways.
+        """
+        names = self._names  # type: ignore[attr-defined]
+        if not args:
+            return dict(kwargs) if kwargs else {}
+        args = list(args)
+        kwargs = kwargs or {}
+        if len(args) > len(names):
+            raise ToolError(
+                f"{self.name}() takes at most {len(names)} positional argument(s) ({', '.join(names) or 'none'}), "
+                f"got {len(args)}",
+                tool=self.name,
+            )
+        bound = dict(zip(names, args, strict=False))
+        for pname, value in kwargs.items():
+            if pname in bound:
+                raise ToolError(f"{self.name}() got multiple values for argument {pname!r}", tool=self.name)
+            bound[pname] = value
+        return bound
+
+    def check(self, bound: Mapping[str, Any], *, unresolved: Iterable[str] = ()) -> None:
+        """Check arguments before they are all known (plan validation).
+
+        Missing required and unknown names are reported; values are type-checked except those
+        named in ``unresolved`` (they hold references to results that do not exist yet).
+
+        Raises:
+            ToolError: listing every problem found, one per line.
+        """
+        later = frozenset(unresolved)
+        props = self.parameters.get("properties", {})
+        literal = {n: v for n, v in bound.items() if n in props and n not in later}
+        problems = self._shape_problems(bound) + self._value_problems(literal)
+        if problems:
+            raise ToolError(f"{self.name}(): " + "; ".join(problems), tool=self.name)
+
+    def validate(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate and coerce a complete argument dict; returns what the function will receive.
+
+        Raises:
+            ToolError: naming each bad, missing or unexpected argument.
+        """
+        if self.validator is not None:
+            return self.validator(args)
+        problems = self._shape_problems(args) + self._value_problems(args)
+        if problems:
+            raise ToolError(f"{self.name}(): " + "; ".join(problems), tool=self.name)
+        return dict(args)
+
+    def _shape_problems(self, bound: Mapping[str, Any]) -> list[str]:
+        props = self.parameters.get("properties", {})
+        problems = [f"missing required argument {n!r}" for n in self.parameters.get("required", ()) if n not in bound]
+        closed = self.validator is not None or self.parameters.get("additionalProperties") is False
+        if closed:
+            extra = [n for n in bound if n not in props]
+            if extra:
+                problems += [
+                    f"unexpected argument {n!r} (parameters: {', '.join(props) or 'none'})" for n in extra
+                ]
+        return problems
+
+    def _value_problems(self, values: Mapping[str, Any]) -> list[str]:
+        """Type problems of the given values only (others may be missing or not known yet)."""
+        if not values:
+            return []
+        if self.validator is not None:
+            # One pass through the same pydantic model, keeping only the errors about these values
+            # (the rest are missing-argument errors, reported by _shape_problems when they matter).
+            try:
+                self.validator(values)
+            except ToolError as exc:
+                per_name: dict[str, str] = getattr(exc, "problems", {})
+                return [text for name, text in per_name.items() if name in values and not text.startswith("unexp")]
+            return []
+        props = self.parameters.get("properties", {})
+        found = (_json_type_problem(n, v, props.get(n, {}).get("type")) for n, v in values.items())
+        return [p for p in found if p]
+
+    # -- running --------------------------------------------------------------------------------
+
+    async def call(self, args: Mapping[str, Any]) -> Any:
+        """Validate ``args`` and run the tool once; sync functions run in a worker thread.
+
+        Timeout, retries and concurrency limits are the executor's job (so that they are recorded
+        in the trace); this is one plain attempt. Exceptions raised by the function propagate
+        unchanged.
+
+        Raises:
+            ToolError: the arguments do not fit the schema.
+        """
+        return await self.invoke(self.validate(args))
+
+    async def invoke(self, kwargs: dict[str, Any]) -> Any:
+        """Run the tool once with arguments already returned by :meth:`validate`.
+
+        A sync function runs in a worker thread; if the caller is cancelled (a timeout, a cancelled
+        run) the thread is abandoned rather than waited for, so the run still ends on time (Python
+        cannot kill a thread; the function's return value is then discarded).
+        """
+        if self.is_async:
+            return await (self.fn(**kwargs) if self.unpack else self.fn(kwargs))
+        call = functools.partial(self.fn, **kwargs) if self.unpack else functools.partial(self.fn, kwargs)
+        result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        if inspect.isawaitable(result):  # a sync wrapper that returned a coroutine
+            result = await result
+        return result
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the underlying function directly (no validation, no thread), as if undecorated."""
+        return self.fn(*args, **kwargs)
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    retries: int = 0,
+    concurrency: int | None = None,
+    side_effects: bool = False,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    retries: int = 0,
+    concurrency: int | None = None,
+    side_effects: bool = False,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Turn a typed function, sync or async, into a :class:`Tool`; usable bare or with options.
+
+    ::
+
+        @tool
+        def add(a: int, b: int) -> int:
+            '''Add two integers.'''
+            return a + b
+
+        @tool(timeout=5, retries=1, concurrency=4)
+        async def search(query: str, k: int = 5) -> list[str]:
+            '''Search the corpus.
+
+            Args:
+                query: what to look for.
+                k: how many hits to return.
+            '''
+
+    Args:
+        fn: the function (when used bare).
+        name: tool name; defaults to the function's name.
+        description: defaults to the docstring's first paragraph.
+        timeout: seconds per attempt.
+        retries: extra attempts after a failure.
+        concurrency: at most this many concurrent calls of this tool.
+        side_effects: the call changes the world, so identical calls must not be merged.
+    """
+    options = dict(
+        name=name,
+        description=description,
+        timeout=timeout,
+        retries=retries,
+        concurrency=concurrency,
+        side_effects=side_effects,
+    )
+    if fn is not None:
+        return Tool.from_function(fn, **options)
+    return lambda f: Tool.from_function(f, **options)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _signature_model(
+    fn: Callable[..., Any], tool_name: str, arg_docs: dict[str, str]
+) -> type[pydantic.BaseModel]:
+    """A pydantic model of ``fn``'s parameters; fields are ``p0..pn`` aliased to the real names.
+
+    The aliasing lets any parameter name through (``schema``, ``model_x``, ``_private`` would
+    clash with BaseModel attributes or be refused as field names).
+    """
+    try:
+        sig = inspect.signature(fn)
+        hints = get_type_hints(fn, include_extras=True)
+    except (TypeError, ValueError, NameError) as exc:
+        raise UsageError(f"tool {tool_name!r}: cannot read the signature: {exc}") from exc
+    fields: dict[str, Any] = {}
+    extra = "forbid"
+    for i, (pname, param) in enumerate(sig.parameters.items()):
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            raise UsageError(f"tool {tool_name!r}: *{pname} is not supported; name every parameter")
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            extra = "allow"
+            continue
+        if param.kind is inspect.Parameter.POSITIONAL_ONLY:
+            raise UsageError(f"tool {tool_name!r}: positional-only parameter {pname!r} cannot be passed by name")
+        annotation = hints.get(pname, Any)
+        info = pydantic.Field(alias=pname, description=arg_docs.get(pname))
+        if param.default is not inspect.Parameter.empty:
+            info = pydantic.Field(param.default, alias=pname, description=arg_docs.get(pname))
+        fields[f"p{i}"] = (annotation, info)
+    config = pydantic.ConfigDict(extra=extra, arbitrary_types_allowed=True, populate_by_name=False)
+    try:
+        model = pydantic.create_model(f"{tool_name}_args", __config__=config, **fields)
+    except pydantic.PydanticUserError as exc:
+        raise UsageError(f"tool {tool_name!r}: unsupported parameter types: {exc}") from exc
+    return model
+
+
+def _model_validator(model: type[pydantic.BaseModel], tool_name: str) -> Validator:
+    """A validator returning the coerced arguments as objects (not dumped to dicts)."""
+    field_of_alias = {info.alias: fname for fname, info in model.model_fields.items()}
+
+    def validate(args: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            obj = model.model_validate(args)
+        except pydantic.ValidationError as exc:
+            problems = _problems_of(exc)
+            error = ToolError(f"{tool_name}(): " + "; ".join(problems.values()), tool=tool_name)
+            error.problems = problems  # type: ignore[attr-defined]  # per-argument, for Tool.check
+            raise error from None
+        out = {alias: getattr(obj, fname) for alias, fname in field_of_alias.items()}
+        if obj.model_extra:
+            out.update(obj.model_extra)
+        return out
+
+    return validate
+
+
+def _problems_of(exc: pydantic.ValidationError) -> dict[str, str]:
+    """One readable problem per argument name, from pydantic's error list."""
+    problems: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        loc = err.get("loc") or ("?",)
+        pname = str(loc[0])
+        if err["type"] == "missing" and len(loc) == 1:
+            text = f"missing required argument {pname!r}"
+        elif err["type"] == "extra_forbidden" and len(loc) == 1:
+            text = f"unexpected argument {pname!r}"
+        else:
+            where = pname + "".join(f"[{p!r}]" for p in loc[1:])
+            shown = repr(err.get("input"))
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            text = f"argument {where!r}: {err['msg']} (got {shown})"
+        problems.setdefault(pname, text)
+    return problems
+
+
+def _json_type_problem(pname: str, value: Any, expected: Any) -> str | None:
+    if not expected:
+        return None
+    kinds = [expected] if isinstance(expected, str) else list(expected)
+    allowed: tuple[type, ...] = ()
+    for kind in kinds:
+        allowed += _JSON_TYPES.get(kind, (object,))
+    ok = isinstance(value, allowed)
+    if ok and isinstance(value, bool) and "boolean" not in kinds:
+        ok = False  # bool is an int in Python, not in JSON
+    if ok:
+        return None
+    return f"argument {pname!r}: expected {' or '.join(kinds)}, got {type(value).__name__} {value!r:.60}"
+
+
+def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """Drop pydantic's auto titles (noise in a prompt) and make the shape explicit."""
+    schema = dict(schema)
+    schema.pop("title", None)
+    props = {}
+    for pname, prop in schema.get("properties", {}).items():
+        prop = dict(prop)
+        prop.pop("title", None)
+        props[pname] = prop
+    schema["properties"] = props
+    schema.setdefault("required", [])
+    schema["type"] = "object"
+    return schema
+
+
+def _type_label(prop: Mapping[str, Any]) -> str:
+    if "type" in prop:
+        kind = prop["type"]
+        return "|".join(kind) if isinstance(kind, list) else str(kind)
+    if "anyOf" in prop:
+        return "|".join(_type_label(p) for p in prop["anyOf"])
+    if "$ref" in prop:
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
+    return "any"
+
+
+def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """First paragraph, and per-parameter descriptions from a Google-style ``Args:`` section."""
+    lines = doc.splitlines()
+    summary_lines: list[str] = []
+    for line in lines:
+        if not line.strip():
+            if summary_lines:
+                break
+            continue
+        if line.strip().lower() in _ARGS_HEADERS:
+            break
+        summary_lines.append(line.strip())
+    arg_docs: dict[str, str] = {}
+    in_args = False
+    current: str | None = None
+    base_indent = None
+    for line in lines:
+        stripped = line.strip()
+        if stripped.lower() in _ARGS_HEADERS:
+            in_args, current, base_indent = True, None, None
+            continue
+        if not in_args:
+            continue
+        if not stripped:
+            continue
+        indent = len(line) - len(line.lstrip())
+        if indent == 0:  # the next section (Returns:, Raises:) starts
+            in_args = False
+            continue
+        if base_indent is None:
+            base_indent = indent
+        match = re.match(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$", stripped)
+        if indent == base_indent and match:
+            current = match.group(1)
+            arg_docs[current] = match.group(2).strip()
+        elif current is not None:
+            arg_docs[current] = (arg_docs[current] + " " + stripped).strip()
+    return " ".join(summary_lines), arg_docs
