@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orchestra.agent import Agent, AgentResult
 from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Choice, Message, ToolCall, Usage
 from orchestra.clock import Clock, FakeClock, MonotonicClock
 from orchestra.errors import (
@@ -23,6 +24,8 @@ from orchestra.tool import Tool, tool
 __version__ = "0.1.0"
 
 __all__ = [
+    "Agent",
+    "AgentResult",
     "BudgetExceeded",
     "ChatChunk",
     "ChatRequest",

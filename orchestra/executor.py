@@ -21,6 +21,7 @@ identical side-effect-free calls, and one trace span per task complete it.
 
 from __future__ import annotations
 
+import reprlib
 from collections import deque
 from collections.abc import AsyncIterable, Callable, Coroutine, Generator, Iterable, Mapping
 from dataclasses import dataclass
@@ -161,7 +162,8 @@ class Executor:
             results: earlier rounds' results (replanning): they stay referable, their ids taken;
                 this dict is updated in place, so what finished survives an exception.
             on_result: called with each final :class:`TaskResult`.
-            plan: the plan to validate against and extend (default: a new one over these tools).
+            plan: the plan to validate against and extend, kept across replans (default: a new
+                one over these tools, knowing the ids in ``results``); reopened if it had joined.
 
         Returns:
             ``results``, with one entry per task of this round added.
@@ -207,7 +209,10 @@ class _Run:
         self.results = results
         self.values: dict[int, Any] = {i: r.value for i, r in results.items() if r.status == "ok"}
         failed = [i for i, r in results.items() if r.status != "ok"]
-        self.plan = plan if plan is not None else Plan(self.tools, known=results.keys())
+        if plan is None:
+            plan = Plan(self.tools, known=results.keys())
+        plan.reopen()  # a run is a new round: a plan that ended with join() takes more tasks
+        self.plan = plan
         self.scheduler = Scheduler(done=self.values, failed=failed)
         self.on_result = on_result
         self.spans = trace.spans
@@ -254,6 +259,10 @@ class _Run:
         """Spawn a worker if ready tasks wait and no spawned worker is about to take them.
 
         Called by the plan feed, and by a worker right before it really suspends (see _Eager).
+        One at a time: the new worker takes the front of the queue (dependents of finished tasks
+        first) and, if its own task suspends, spawns the next. Spawning one worker per queued
+        task at once was measured slower on a 10k-task plan whose tools yield (the loop's FIFO
+        then runs hundreds of unrelated roots before the dependents of a finished task).
         """
         if self.ready and not self.starting:
             self.starting += 1
@@ -272,7 +281,15 @@ class _Run:
         self.starting -= 1
         queue = self.ready
         tasks = self.plan.tasks
+        done = 0
         while queue:
+            done += 1
+            if done % 64 == 0:
+                # Long runs of instant tools would otherwise hold the loop: let the planner feed,
+                # other runs and cancellation through now and then.
+                await anyio.lowlevel.checkpoint()
+                if not queue:
+                    break
             task = queue.popleft()
             result = await _Eager(self.execute(task), self.ensure_worker)
             ready, skipped = self.scheduler.finish(task.id, result.status == "ok")
@@ -335,30 +352,32 @@ class _Run:
                 tool_limiter.release()
 
     async def attempts(self, tool: Tool, kwargs: dict[str, Any], result: TaskResult, task: Task) -> None:
+        """Up to ``1 + tool.retries`` attempts, each under the timeout; fill ``result``."""
         timeout = self.ex.timeout_for(tool)
         delay = self.ex.retry_delay
         result.start = self.now()
+        error: OrchestraError | None = None
         for attempt in range(1, tool.retries + 2):
             result.attempts = attempt
             try:
                 if timeout is None:
-                    value = await tool.invoke(kwargs)
-                else:
-                    with anyio.fail_after(timeout):
-                        value = await tool.invoke(kwargs)
-            except TimeoutError:
-                error: ToolError = ToolError(
-                    f"{tool.name} timed out after {timeout:g} s", tool=tool.name, task_id=task.id
-                )
+                    result.value = await tool.invoke(kwargs)
+                    break
+                # move_on_after, not fail_after: a TimeoutError raised by the tool itself is the
+                # tool's failure, not our deadline.
+                with anyio.move_on_after(timeout) as deadline:
+                    result.value = await tool.invoke(kwargs)
+                if not deadline.cancelled_caught:
+                    break
+                error = ToolError(f"{tool.name} timed out after {timeout:g} s", tool=tool.name, task_id=task.id)
             except Exception as exc:
                 error = _as_tool_error(exc, tool, task)
-            else:
-                result.value = value
-                result.end = self.now()
-                return
             if attempt <= tool.retries and delay > 0:
                 await self.ex.clock.sleep(delay * 2 ** (attempt - 1))
-        self.fail(result, error, task)
+        else:
+            self.fail(result, error or ToolError(f"{tool.name} failed", tool=tool.name), task)
+            return
+        result.end = self.now()
 
     async def reuse(self, result: TaskResult, first: _Call) -> TaskResult:
         """Wait for the identical earlier call and take its outcome (attempts stay 0)."""
@@ -389,6 +408,8 @@ class _Run:
         start = result.start if result.start is not None else (result.ready or result.end or 0.0)
         attrs: dict[str, Any] = {"task_id": tid, "tool": result.tool, "status": result.status,
                                  "attempts": result.attempts}
+        if result.status == "ok":
+            attrs["result"] = _preview(result.value)
         if result.reused_from is not None:
             attrs["reused_from"] = result.reused_from
         self.spans.append(Span(
@@ -497,6 +518,16 @@ def _as_tool_error(exc: Exception, tool: Tool, task: Task) -> ToolError:
 
 
 _SCALARS = (str, int, float, bool, type(None))
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 120
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = 8
+
+
+def _preview(value: Any) -> Any:
+    """A short JSON-safe form of a result for the trace (bounded work, whatever the size)."""
+    if type(value) in _SCALARS and not (isinstance(value, str) and len(value) > 120):
+        return value
+    return _REPR.repr(value)
 
 
 def _freeze(value: Any) -> Any:
@@ -515,6 +546,7 @@ def _freeze(value: Any) -> Any:
 def _call_key(tool_name: str, kwargs: dict[str, Any]) -> tuple[str, Any] | None:
     try:
         # Validated kwargs come in the signature's order, so the top level needs no sorting.
-        return (tool_name, tuple((k, _freeze(v)) for k, v in kwargs.items()))
+        return (tool_name, tuple((k, v.__class__, v) if v.__class__ in _SCALARS else (k, _freeze(v))
+                                 for k, v in kwargs.items()))
     except TypeError:
         return None

@@ -83,6 +83,8 @@ class Tool:
         object.__setattr__(self, "_required", frozenset(self.parameters.get("required", ())))
         if not _NAME_RE.match(self.name):
             raise UsageError(f"tool name {self.name!r} must match [A-Za-z0-9_-]{{1,64}}")
+        if self.name == "join":  # orchestra.plan.JOIN: a plan's join() would shadow the tool
+            raise UsageError("tool name 'join' is reserved: join() ends a plan")
         if self.timeout is not None and self.timeout <= 0:
             raise UsageError(f"tool {self.name!r}: timeout must be positive, got {self.timeout}")
         if self.retries < 0:
@@ -110,13 +112,13 @@ class Tool:
             UsageError: the signature has ``*args``, or a type pydantic cannot put in a JSON schema.
         """
         summary, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
-        tool_name = name or fn.__name__
+        tool_name = name or getattr(fn, "__name__", None)
+        if not tool_name:
+            raise UsageError(f"{fn!r} has no __name__: give the tool a name=")
         model = _signature_model(fn, tool_name, arg_docs)
         try:
             parameters = _clean_schema(model.model_json_schema())
-        except pydantic.PydanticUserError as exc:  # pragma: no cover - depends on exotic types
-            raise UsageError(f"tool {tool_name!r}: parameters cannot be described as JSON schema: {exc}") from exc
-        except pydantic.errors.PydanticInvalidForJsonSchema as exc:
+        except pydantic.PydanticUserError as exc:  # e.g. a parameter typed with an arbitrary class
             raise UsageError(f"tool {tool_name!r}: parameters cannot be described as JSON schema: {exc}") from exc
         return cls(
             name=tool_name,
@@ -128,7 +130,7 @@ class Tool:
             concurrency=concurrency,
             side_effects=side_effects,
             validator=_model_validator(model, tool_name),
-            is_async=inspect.iscoroutinefunction(inspect.unwrap(fn)),
+            is_async=_is_async(fn),
         )
 
     @classmethod
@@ -178,7 +180,7 @@ class Tool:
             concurrency=concurrency,
             side_effects=side_effects,
             validator=None,
-            is_async=inspect.iscoroutinefunction(inspect.unwrap(fn)),
+            is_async=_is_async(fn),
             unpack=unpack,
         )
 
@@ -409,6 +411,15 @@ def tool(
 # -- helpers ------------------------------------------------------------------------------------
 
 
+def _is_async(fn: Callable[..., Any]) -> bool:
+    """Whether calling ``fn`` gives a coroutine: async functions, partials of them, async ``__call__``."""
+    target = inspect.unwrap(fn)
+    if inspect.iscoroutinefunction(target):
+        return True
+    call = getattr(target, "__call__", None)  # noqa: B004 - an object with an async __call__
+    return call is not None and not inspect.isfunction(target) and inspect.iscoroutinefunction(call)
+
+
 def _signature_model(
     fn: Callable[..., Any], tool_name: str, arg_docs: dict[str, str]
 ) -> type[pydantic.BaseModel]:
@@ -417,11 +428,15 @@ def _signature_model(
     The aliasing lets any parameter name through (``schema``, ``model_x``, ``_private`` would
     clash with BaseModel attributes or be refused as field names).
     """
+    typed = fn if inspect.isroutine(fn) or isinstance(fn, functools.partial) else type(fn).__call__
     try:
         sig = inspect.signature(fn)
-        hints = get_type_hints(fn, include_extras=True)
+        hints = get_type_hints(typed.func if isinstance(typed, functools.partial) else typed, include_extras=True)
     except (TypeError, ValueError, NameError) as exc:
-        raise UsageError(f"tool {tool_name!r}: cannot read the signature: {exc}") from exc
+        raise UsageError(
+            f"tool {tool_name!r}: cannot read the signature: {exc} "
+            "(types in annotations must be importable from the function's module)"
+        ) from exc
     fields: dict[str, Any] = {}
     extra = "forbid"
     for i, (pname, param) in enumerate(sig.parameters.items()):

@@ -181,7 +181,7 @@ class Timeline:
             bar.append(" " * (self.width - left - length))
             status = span.attrs.get("status")
             label = span.name + (f" [{status}]" if status and status != "ok" else "")
-            table.add_row(label, bar, f"{(end - span.start) * 1000:.0f}")
+            table.add_row(Text(label), bar, f"{(end - span.start) * 1000:.0f}")  # Text: no markup
         yield table
 
 

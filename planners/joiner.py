@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic_core
+
 from orchestra.chat import ChatRequest, Message
 from orchestra.errors import PlanError
 from orchestra.planning import Decision, Finish, PlanContext, Replan
@@ -25,17 +27,28 @@ __all__ = ["JSONJoiner", "joiner_schema", "parse_decision"]
 
 _TEXT_RE = re.compile(r"(Finish|Replan)\s*\((.*)\)", re.S | re.I)
 
-_SYSTEM = """You combine the results of tool calls into the answer to a question.
-Answer with JSON: {{"action": "finish", "answer": "<the answer>"}}{replan}
-Base the answer on the results; be short and precise."""
-_REPLAN = """, or {"action": "replan", "reason": "<what is missing>"} if the results cannot answer it"""
+_SYSTEM = """You answer a question from the results of tool calls, in JSON.
+Finish with {{"action": "finish", "answer": ...}}{replan}. Keep the answer short."""
+_REPLAN = """, or replan with {"action": "replan", "reason": ...} when the results cannot answer it"""
+# One example turn: a weak model copies a template placeholder ("<the answer>") but follows an example.
+_SHOT_USER = """Question: Which is longer, the Nile or the Amazon?
+
+Results:
+1. search(query='Nile') -> The Nile is about 6,650 kilometres long.
+2. search(query='Amazon') -> The Amazon River is about 6,400 kilometres long."""
+_SHOT_ANSWER = '{"action": "finish", "answer": "The Nile (about 6,650 km) is longer than the Amazon (about 6,400 km)."}'
 
 
-def joiner_schema(*, allow_replan: bool = True) -> dict[str, Any]:
-    """The decision's JSON schema: ``finish`` with an answer, or (when allowed) ``replan`` with a reason."""
+def joiner_schema(*, allow_replan: bool = True, max_chars: int | None = 300) -> dict[str, Any]:
+    """The decision's JSON schema: ``finish`` with an answer, or (when allowed) ``replan`` with a reason.
+
+    ``max_chars`` bounds the strings: under constrained decoding a weak model that starts repeating
+    itself is then made to close the JSON instead of running into ``max_tokens`` mid-string.
+    """
+    text: dict[str, Any] = {"type": "string"} if max_chars is None else {"type": "string", "maxLength": max_chars}
     finish = {
         "type": "object",
-        "properties": {"action": {"const": "finish"}, "answer": {"type": "string"}},
+        "properties": {"action": {"const": "finish"}, "answer": text},
         "required": ["action", "answer"],
         "additionalProperties": False,
     }
@@ -43,7 +56,7 @@ def joiner_schema(*, allow_replan: bool = True) -> dict[str, Any]:
         return finish
     replan = {
         "type": "object",
-        "properties": {"action": {"const": "replan"}, "reason": {"type": "string"}},
+        "properties": {"action": {"const": "replan"}, "reason": text},
         "required": ["action", "reason"],
         "additionalProperties": False,
     }
@@ -61,7 +74,10 @@ def parse_decision(text: str, *, allow_replan: bool = True) -> Decision:
     """
     stripped = text.strip()
     if stripped.startswith(("{", "```")):
-        obj = parse_json(stripped, "decision")
+        try:
+            obj = parse_json(stripped, "decision")
+        except PlanError:
+            obj = _salvage(stripped)  # cut off at max_tokens: keep what was written
         return _from_object(obj, allow_replan)
     match = _TEXT_RE.search(stripped)
     if match is None:
@@ -70,6 +86,17 @@ def parse_decision(text: str, *, allow_replan: bool = True) -> Decision:
     if kind == "replan" and allow_replan:
         return Replan(body)
     return Finish(body)
+
+
+def _salvage(text: str) -> Any:
+    """A decision cut off mid-string (``max_tokens``), read with pydantic-core's partial JSON mode."""
+    try:
+        obj = pydantic_core.from_json(text, allow_partial="trailing-strings")
+    except ValueError:
+        raise PlanError("the decision is not valid JSON; answer with JSON only") from None
+    if not isinstance(obj, dict) or not (obj.get("answer") or obj.get("reason")):
+        raise PlanError("the decision is incomplete JSON; answer with a short JSON object")
+    return obj
 
 
 def _from_object(obj: Any, allow_replan: bool) -> Decision:
@@ -91,23 +118,35 @@ class JSONJoiner:
         temperature: sampling temperature.
         structured: send ``response_format`` (turn off for servers that reject it; the text
             ``Finish(...)`` form is parsed too).
+        examples: add one example turn (helps weak models).
+        max_answer_chars: longest answer the schema allows (None: unbounded).
     """
 
     max_tokens: int = 256
     temperature: float | None = 0.0
     structured: bool = True
+    examples: bool = True
+    max_answer_chars: int | None = None
 
     def join_request(self, context: PlanContext) -> ChatRequest:
         """The request for a decision, with every task's result in it."""
         allow = not context.final
         system = _SYSTEM.format(replan=_REPLAN if allow else "")
         results = context.history() or "(no tool was called)"
-        user = f"Question: {context.question}\n\nResults:\n{results}\n\nDecide."
+        user = f"Question: {context.question}\n\nResults:\n{results}"
         return ChatRequest(
-            messages=[Message(role="system", content=system), Message(role="user", content=user)],
+            messages=[
+                Message(role="system", content=system),
+                *([Message(role="user", content=_SHOT_USER), Message(role="assistant", content=_SHOT_ANSWER)]
+                  if self.examples else []),
+                Message(role="user", content=user),
+            ],
             max_tokens=self.max_tokens,
             temperature=self.temperature,
-            response_format=json_response_format("decision", joiner_schema(allow_replan=allow)) if self.structured else None,
+            response_format=(
+                json_response_format("decision", joiner_schema(allow_replan=allow, max_chars=self.max_answer_chars))
+                if self.structured else None
+            ),
         )
 
     def parse_join(self, text: str, context: PlanContext) -> Decision:

@@ -15,6 +15,7 @@ the executor start tools before the plan is finished.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +25,17 @@ from orchestra.chat import ChatRequest, Message
 from orchestra.errors import PlanError
 from orchestra.plan import Task
 from orchestra.planning import Joiner, PlanContext
-from planners.base import call_schema, json_response_format, parse_json, plan_prompt, task_from_call, tool_lines
+from planners.base import (
+    call_schema,
+    json_response_format,
+    parse_json,
+    plan_prompt,
+    task_from_call,
+    tool_lines,
+)
 from planners.joiner import JSONJoiner
 
-__all__ = ["JSONPlanParser", "JSONPlanner", "plan_schema"]
+__all__ = ["JSONPlanParser", "JSONPlanner", "example_turns", "plan_schema"]
 
 
 def plan_schema(tools: list, *, max_tasks: int = 8, required_only: bool = True) -> dict[str, Any]:
@@ -80,7 +88,7 @@ class JSONPlanParser:
             PlanError: not JSON, or not ``{"tasks": [...]}``.
         """
         obj = parse_json(self._text, "plan")
-        items = _items(obj)
+        items = _items(obj, strict=True)
         if items is None:
             raise PlanError('the plan must be a JSON object {"tasks": [{"tool": ..., "args": {...}}, ...]}')
         return self._emit(items)
@@ -93,8 +101,8 @@ class JSONPlanParser:
         return tasks
 
 
-def _items(obj: Any) -> list[Any] | None:
-    if isinstance(obj, dict) and isinstance(obj.get("tasks", []), list):
+def _items(obj: Any, *, strict: bool = False) -> list[Any] | None:
+    if isinstance(obj, dict) and isinstance(obj.get("tasks", None if strict else []), list):
         return obj.get("tasks", [])
     if isinstance(obj, list):  # a bare list of calls is accepted too
         return obj
@@ -103,11 +111,32 @@ def _items(obj: Any) -> list[Any] | None:
 
 _SYSTEM = """You plan tool calls that answer a question. Tools:
 {tools}
-Answer with JSON: {{"tasks": [{{"tool": ..., "args": {{...}}}}, ...]}}.
-Write one task per fact needed. Tasks run in parallel, so split a question about two things into two tasks.
-Task {first} is written "${first}", the next one "${second}": an argument may use an earlier task's result that way.
-Example, for "How long are the Nile and the Amazon?":
-{{"tasks": [{{"tool": "{tool}", "args": {{"{param}": "Nile length"}}}}, {{"tool": "{tool}", "args": {{"{param}": "Amazon length"}}}}]}}"""
+Reply with JSON {{"tasks": [{{"tool": ..., "args": {{...}}}}, ...]}}: one task per thing the question asks about.
+Tasks run in parallel. An argument may be "$k", the result of task k (tasks are numbered from {first})."""
+
+# Few-shot turns, by tool name: SmolLM2-135M copies a single inline example verbatim, but follows
+# the pattern of two example turns (measured on the embedded model; see the demo).
+_SHOTS: dict[str, list[tuple[str, list[str]]]] = {
+    "search": [
+        ("How long are the Nile and the Amazon?", ["Nile", "Amazon"]),
+        ("When were Paris and Rome founded?", ["Paris", "Rome"]),
+    ],
+    "calculator": [("What are 12*7 and 5+9?", ["12*7", "5+9"])],
+}
+
+
+def example_turns(tools: list) -> list[Message]:
+    """Example question/plan turns for the tools at hand (none for tools without examples)."""
+    messages: list[Message] = []
+    for tool in tools:
+        param = next((n for n in tool.required if tool.parameters["properties"].get(n, {}).get("type") == "string"), None)
+        if param is None or tool.name not in _SHOTS or len(tool.required) != 1:
+            continue
+        for question, values in _SHOTS[tool.name]:
+            plan = {"tasks": [{"tool": tool.name, "args": {param: v}} for v in values]}
+            messages.append(Message(role="user", content=f"Question: {question}"))
+            messages.append(Message(role="assistant", content=json.dumps(plan)))
+    return messages
 
 
 @dataclass
@@ -120,7 +149,8 @@ class JSONPlanner:
         required_only: put only required parameters in the schema (simpler for weak models).
         max_tokens: most tokens for one plan.
         temperature: sampling temperature.
-        system: the system prompt template.
+        examples: add few-shot example turns for the tools that have some (search, calculator).
+        system: the system prompt template (``{tools}``, ``{first}``).
     """
 
     joiner: Joiner | None = None
@@ -128,22 +158,23 @@ class JSONPlanner:
     required_only: bool = True
     max_tokens: int = 320
     temperature: float | None = 0.0
+    examples: bool = True
     system: str = _SYSTEM
 
     def __post_init__(self) -> None:
         if self.joiner is None:
-            self.joiner = JSONJoiner()
+            # Bounded answers: a weak model that starts repeating itself must close the JSON.
+            self.joiner = JSONJoiner(max_answer_chars=200)
 
     def plan_request(self, context: PlanContext) -> ChatRequest:
         """The constrained request for the next round's plan."""
-        tool, param = _example_call(context)
-        system = self.system.format(
-            tools=tool_lines(context.tools), first=context.next_id, second=context.next_id + 1, tool=tool, param=param
-        )
+        system = self.system.format(tools=tool_lines(context.tools), first=context.next_id)
+        shots = example_turns(context.tools) if self.examples else []
         schema = plan_schema(context.tools, max_tasks=self.max_tasks, required_only=self.required_only)
         return ChatRequest(
             messages=[
                 Message(role="system", content=system),
+                *shots,
                 Message(role="user", content=plan_prompt(context, numbering=False)),
             ],
             max_tokens=self.max_tokens,
@@ -154,13 +185,3 @@ class JSONPlanner:
     def parser(self, context: PlanContext) -> JSONPlanParser:
         """A fresh parser, numbering tasks from ``context.next_id``."""
         return JSONPlanParser(context.next_id)
-
-
-def _example_call(context: PlanContext) -> tuple[str, str]:
-    """A tool and string parameter for the prompt's example (the first tool that has one)."""
-    tools = sorted(context.tools, key=lambda t: "search" not in t.name)  # a lookup reads best
-    for tool in tools:
-        for name, prop in tool.parameters.get("properties", {}).items():
-            if prop.get("type") == "string" and name in tool.required:
-                return tool.name, name
-    return "search", "query"

@@ -60,24 +60,36 @@ class LLMCompilerParser:
         self._pending: str | None = None  # a numbered statement whose brackets are still open
         self._thought: str | None = None
         self._next_id = first_id
+        self._error: PlanError | None = None
         self.done = False
         """True once ``join()`` or ``<END_OF_PLAN>`` was read; later text is ignored."""
 
     def feed(self, text: str) -> list[Task]:
         """Consume a chunk; return the tasks whose lines it completed."""
+        self._raise_deferred()
         if self.done:
             return []
         self._buffer += text
         tasks: list[Task] = []
         while not self.done and "\n" in self._buffer:
             line, self._buffer = self._buffer.split("\n", 1)
-            tasks += self._line(line)
+            try:
+                tasks += self._line(line)
+            except PlanError as exc:
+                if not tasks:
+                    raise
+                # Hand out the tasks before the bad line first, so what is dispatched does not
+                # depend on whether the bad line came in the same chunk; the error comes next call.
+                self._error = exc
+                self.done = True
+                return tasks
         if self._pending is not None and len(self._pending) + len(self._buffer) > _MAX_STATEMENT:
             raise PlanError(f"a task statement is longer than {_MAX_STATEMENT} characters; keep arguments short")
         return tasks
 
     def close(self) -> list[Task]:
         """The stream ended: parse the last line; an unfinished statement is a :class:`PlanError`."""
+        self._raise_deferred()
         tasks: list[Task] = []
         if not self.done:
             rest, self._buffer = self._buffer, ""
@@ -87,6 +99,11 @@ class LLMCompilerParser:
             tasks.append(self._statement(pending, final=True))
         self.done = True
         return tasks
+
+    def _raise_deferred(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
     # -- lines --------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from orchestra.endpoints import (
     RetryingEndpoint,
     WrapperEndpoint,
 )
-from orchestra.errors import EndpointError
+from orchestra.errors import EndpointError, RateLimitError
 from orchestra.sim import SimConfig, serve_sim
 
 WINDOW = 1.0
@@ -98,22 +98,32 @@ async def test_100_concurrent_requests_stay_under_the_rpm_limit_with_no_429() ->
     assert sim.stats.ok == 100
     assert sim.stats.rate_limited == 0
     assert sim.stats.max_in_window(WINDOW) <= rpm  # the server's own count, over any window
-    # 100 at 40 per window needs two full windows; the limiter should not take much longer.
-    assert 2.0 <= elapsed < 3.5
+    # 100 at 40 per window needs two full windows (plus latency: a debit's window starts when
+    # its request ends); far more would mean the limiter paces wrongly.
+    assert 2.0 <= elapsed < 5.0
     assert limiter.stats.granted == 100
 
 
 async def test_a_429_pauses_the_whole_endpoint_and_the_request_then_succeeds() -> None:
-    # Someone else drains the server's limit (3 per second); our limiter has not seen it yet.
+    # Someone else drains the server's limit (3 per second) until it is refused; our limiter
+    # has not seen any of it.
     async with serve_sim(SimConfig(ttft=0.0, rpm=3, window_seconds=WINDOW, seed=2)) as sim:
-        other = openai(sim.url, "other")
-        for i in range(3):
-            await other.complete(ChatRequest.of(f"other {i}", max_tokens=4))
         limiter = RateLimiter(window=WINDOW)
         recorder = Recorder(openai(sim.url, "ours"))
         endpoint = RetryingEndpoint(LimitedEndpoint(recorder, limiter), initial=0.05)
+        other = openai(sim.url, "other")
+        with pytest.raises(RateLimitError):
+            for i in range(10):
+                await other.complete(ChatRequest.of(f"other {i}", max_tokens=4))
         got_429 = anyio.Event()
-        limiter.add_listener(lambda: got_429.set() if limiter.stats.rate_limited else None)
+        seen: dict[str, float] = {}
+
+        def on_capacity() -> None:  # called inside release(), right after the 429 paused us
+            if limiter.stats.rate_limited and not got_429.is_set():
+                seen["at"], seen["pause"] = time.monotonic(), limiter.paused_for
+                got_429.set()
+
+        limiter.add_listener(on_capacity)
         results: dict[str, ChatResponse] = {}
 
         async def ask(prompt: str) -> None:
@@ -121,22 +131,22 @@ async def test_a_429_pauses_the_whole_endpoint_and_the_request_then_succeeds() -
 
         async with anyio.create_task_group() as group:
             group.start_soon(ask, "first")
-            await got_429.wait()
-            paused_at, pause = time.monotonic(), limiter.paused_for
+            with anyio.fail_after(5):  # "first" must meet the drained limit (a third of a second)
+                await got_429.wait()
             for prompt in ("second", "third"):  # arrive during the pause
                 group.start_soon(ask, prompt)
         await endpoint.aclose()
         await other.aclose()
     assert sorted(results) == ["first", "second", "third"]
-    assert sim.stats.rate_limited == 1  # nobody knocked again while the endpoint was paused
+    assert sim.stats.rate_limited == 2  # the other client's and ours: nobody knocked during the pause
     (retry_after,) = recorder.retry_afters
-    assert retry_after is not None and 0.15 < retry_after <= 0.34  # retry-after-ms: one request at 3/s
-    assert pause == pytest.approx(retry_after, abs=0.02)  # the endpoint paused for what the server said
+    assert retry_after is not None and 0.0 < retry_after <= 0.34  # retry-after-ms: one request at 3/s
+    assert seen["pause"] == pytest.approx(retry_after, abs=0.005)  # the endpoint paused as the server said
     (status_429,) = [e for e in recorder.events if e[2] == "429"]
     assert status_429[1] == "first"
     later_starts = [t for t, prompt, what in recorder.events if what == "start" and t > status_429[0]]
     assert len(later_starts) == 3  # the retry of "first", "second", "third"
-    assert min(later_starts) >= paused_at + pause - 0.01  # all of them waited for the pause
+    assert min(later_starts) >= seen["at"] + seen["pause"] - 0.005  # all of them waited for the pause
 
 
 async def test_a_hung_request_times_out_and_is_retried() -> None:
@@ -150,8 +160,10 @@ async def test_a_hung_request_times_out_and_is_retried() -> None:
         await endpoint.aclose()
     assert [r for r in results if isinstance(r, BaseException)] == []
     assert sim.stats.hangs >= 1
-    assert endpoint.stats.retries == sim.stats.hangs  # each hang cost exactly one retry
-    assert limiter.stats.congested == sim.stats.hangs  # and counted as a timeout by the limiter
+    # Each hang cost a retry (a loaded machine may time out a few more requests) ...
+    assert endpoint.stats.retries >= sim.stats.hangs
+    # ... and every retry was a timeout, which the limiter counts as congestion.
+    assert limiter.stats.congested == endpoint.stats.retries
     assert elapsed < 10.0  # timed out at 0.3 s, not held for the sim's 30 s
 
 
@@ -206,3 +218,31 @@ async def test_a_pool_with_one_failing_endpoint_completes_everything_on_the_othe
     assert snapshot["bad"]["ok"] == 0
     assert 1 <= snapshot["bad"]["requests"] <= 20  # tried, then cooled down and skipped
     assert pool.fallbacks == snapshot["bad"]["requests"]
+
+
+async def test_limits_are_learned_from_the_servers_headers() -> None:
+    async with serve_sim(SimConfig(rpm=50, tpm=100_000, window_seconds=WINDOW, seed=7)) as sim:
+        limiter = RateLimiter(window=WINDOW)  # told nothing
+        endpoint = LimitedEndpoint(openai(sim.url, "sim"), limiter)
+        await endpoint.complete(ChatRequest.of("hello", max_tokens=8))
+        await endpoint.aclose()
+    assert (limiter.stats.rpm, limiter.stats.tpm) == (50, 100_000)
+
+
+async def test_streams_hold_their_permit_and_release_it_with_the_usage() -> None:
+    async with serve_sim(SimConfig(ttft=0.01, tokens_per_second=2000, seed=8)) as sim:
+        limiter = RateLimiter(max_concurrency=2, tpm=1_000_000, window=WINDOW)
+        endpoint = RetryingEndpoint(LimitedEndpoint(openai(sim.url, "sim"), limiter))
+        texts: list[str] = []
+
+        async def one(i: int) -> None:
+            parts = [c.delta async for c in endpoint.stream(ChatRequest.of(f"tell me {i}", max_tokens=12))]
+            texts.append("".join(parts))
+
+        async with anyio.create_task_group() as group:
+            for i in range(6):
+                group.start_soon(one, i)
+        await endpoint.aclose()
+    assert len(texts) == 6 and all(texts)
+    assert limiter.stats.in_flight == 0
+    assert limiter.stats.tokens_used == sim.stats.prompt_tokens + sim.stats.completion_tokens

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 
 import anyio
 import pytest
@@ -377,3 +378,66 @@ async def test_limited_endpoint_counts_timeouts_as_congestion() -> None:
         await endpoint.complete(ChatRequest.of("x", max_tokens=10))
     assert limiter.concurrency_limit == 7
     assert limiter.stats.congested == 1
+
+
+async def test_a_waiting_large_request_does_not_stall_smaller_ones_behind_it() -> None:
+    starts: list[str] = []
+    release_first = anyio.Event()
+
+    async def answer(request: ChatRequest) -> str:
+        name = request.messages[0].content or ""
+        starts.append(name)
+        if name == "first":
+            await release_first.wait()
+        return "ok"
+
+    limiter = RateLimiter(tpm=1000, window=0.05)
+    endpoint = LimitedEndpoint(FunctionModel(answer), limiter)
+    async with anyio.create_task_group() as group:
+        group.start_soon(endpoint.complete, ChatRequest.of("first", max_tokens=600))
+        await anyio.sleep(0.005)
+        group.start_soon(endpoint.complete, ChatRequest.of("large", max_tokens=600))  # does not fit
+        await anyio.sleep(0.005)
+        group.start_soon(endpoint.complete, ChatRequest.of("small", max_tokens=100))  # fits now
+        await anyio.sleep(0.005)
+        assert starts == ["first", "small"]  # the small one went past the waiting large one
+        release_first.set()
+    assert starts == ["first", "small", "large"]
+    assert limiter.stats.in_flight == 0
+
+
+async def test_a_request_window_is_kept_while_waiters_take_turns_on_the_timer() -> None:
+    limiter = RateLimiter(rpm=2, window=0.05)
+    starts: list[float] = []
+
+    async def answer(request: ChatRequest) -> str:
+        starts.append(time.monotonic())
+        return "ok"
+
+    endpoint = LimitedEndpoint(FunctionModel(answer), limiter)
+    async with anyio.create_task_group() as group:
+        for i in range(7):
+            group.start_soon(endpoint.complete, ChatRequest.of(f"q{i}"))
+    assert len(starts) == 7
+    assert max_in_any_window(starts, 0.05) <= 2
+    assert starts[-1] - starts[0] < 0.5  # woken when the window allowed, not much later
+
+
+async def test_a_waiter_cancelled_after_its_grant_hands_the_permit_back() -> None:
+    limiter = RateLimiter(max_concurrency=1, rpm=10)
+    endpoint = LimitedEndpoint(ScriptedModel([]), limiter)
+    held = await endpoint.acquire(0)
+    scope = anyio.CancelScope()
+
+    async def wait_for_a_permit() -> None:
+        with scope:
+            await endpoint.acquire(0)
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(wait_for_a_permit)
+        await anyio.sleep(0.005)
+        limiter.release(held)  # grants the waiter at once ...
+        assert limiter.in_flight == 1
+        scope.cancel()  # ... which is cancelled before it could send anything
+    assert limiter.in_flight == 0
+    assert limiter.stats.requests_available == 9  # the revoked permit's request came back

@@ -69,7 +69,7 @@ async def test_other_exceptions_are_not_retried() -> None:
 
 async def test_retry_after_from_the_server_is_the_wait() -> None:
     clock = FakeClock()
-    model = ScriptedModel([RateLimitError("429", status=429, retry_after=7.25), server_error()] + ["ok"])
+    model = ScriptedModel([RateLimitError("429", status=429, retry_after=7.25), server_error(), "ok"])
     endpoint = RetryingEndpoint(model, clock=clock, initial=0.5, maximum=1.0)
     await endpoint.complete(ChatRequest.of("q"))
     # 7.25 s as the server asked (above `maximum`), then a jittered backoff of at most 1 s.

@@ -37,8 +37,10 @@ __all__ = [
     "build_corpus",
     "build_workload",
     "build_workloads",
+    "capitalized_phrases",
     "make_math",
     "make_tools",
+    "movie_entities",
 ]
 
 _QUESTION_WORDS = {

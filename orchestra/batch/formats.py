@@ -71,7 +71,16 @@ RETRYABLE_CODES = frozenset(
 )
 
 # Chat-completion body fields that map onto ChatRequest's own fields; the rest go to ``extra``.
-_REQUEST_FIELDS = ("model", "max_tokens", "temperature", "top_p", "n", "response_format", "tools", "tool_choice")
+_REQUEST_FIELDS = (
+    "model",
+    "max_tokens",
+    "temperature",
+    "top_p",
+    "n",
+    "response_format",
+    "tools",
+    "tool_choice",
+)
 # We always ask for a whole answer: the output row holds a chat.completion body, not chunks.
 _DROPPED_FIELDS = frozenset({"messages", "stream", "stream_options"})
 _CHAT_URLS = ("/v1/chat/completions", "/chat/completions")

@@ -39,7 +39,7 @@ from typing import Any
 from orchestra.batch.formats import dumps_row, row_state
 from orchestra.errors import UsageError
 
-__all__ = ["Journal", "Recovery", "iter_journal", "merge_journals"]
+__all__ = ["Journal", "Recovery", "iter_journal", "merge_journals", "winning_lines"]
 
 
 @dataclass
@@ -76,9 +76,13 @@ def iter_journal(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
             try:
                 row = json.loads(raw)
             except ValueError as exc:
-                raise UsageError(f"{path}:{number}: not a result line ({exc}); refusing to resume over it") from exc
+                raise UsageError(
+                    f"{path}:{number}: not a result line ({exc}); refusing to resume over it"
+                ) from exc
             if not isinstance(row, dict) or not isinstance(row.get("custom_id"), str):
-                raise UsageError(f"{path}:{number}: a result line has no custom_id; refusing to resume over it")
+                raise UsageError(
+                    f"{path}:{number}: a result line has no custom_id; refusing to resume over it"
+                )
             yield number, start, row
 
 
@@ -91,7 +95,9 @@ class Journal:
         durable: fsync after each group of rows (turn off only for throwaway outputs).
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, retry_failed: bool = False, durable: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, retry_failed: bool = False, durable: bool = True
+    ) -> None:
         self.path = Path(path)
         self.retry_failed = retry_failed
         self.durable = durable
@@ -187,8 +193,8 @@ class Journal:
             self._fd = -1
 
 
-def _last_offsets(paths: Sequence[Path], ids: set[str] | None) -> dict[str, tuple[int, int]]:
-    """For each id (of ``ids``, or every id when None): (file index, offset) of its winning line.
+def winning_lines(paths: Sequence[Path], ids: set[str] | None) -> dict[str, tuple[int, int]]:
+    """For each id (of ``ids``, or every id when None): (index in ``paths``, byte offset) of its winning line.
 
     The last line wins, except that an ok line is never replaced by a later error (two shards of a
     resharded run may both hold the id).
@@ -207,8 +213,8 @@ def _last_offsets(paths: Sequence[Path], ids: set[str] | None) -> dict[str, tupl
 
 
 def _rewrite_last_wins(paths: Sequence[Path], dest: Path, ids: set[str] | None) -> int:
-    """Write ``dest`` from ``paths`` with one line per id (see :func:`_last_offsets`), atomically."""
-    winners = _last_offsets(paths, ids)
+    """Write ``dest`` from ``paths`` with one line per id (see :func:`winning_lines`), atomically."""
+    winners = winning_lines(paths, ids)
     tmp = dest.with_name(dest.name + ".compact.tmp")
     dropped = 0
     with open(tmp, "wb") as out:

@@ -71,7 +71,9 @@ class Router:
         default: the lane of rows that name no model.
     """
 
-    def __init__(self, lanes: Mapping[str, Endpoint], *, by_model: bool = True, default: str | None = None) -> None:
+    def __init__(
+        self, lanes: Mapping[str, Endpoint], *, by_model: bool = True, default: str | None = None
+    ) -> None:
         if not lanes:
             raise UsageError("a batch needs at least one endpoint")
         if default is not None and default not in lanes:
@@ -95,11 +97,15 @@ class Router:
                 return row.endpoint
             if row.endpoint in self._by_endpoint:
                 return self._by_endpoint[row.endpoint]
-            raise UsageError(f"no endpoint named {row.endpoint!r}; known: {', '.join(sorted(self._by_endpoint))}")
+            raise UsageError(
+                f"no endpoint named {row.endpoint!r}; known: {', '.join(sorted(self._by_endpoint))}"
+            )
         if self.by_model and row.model is not None:
             if row.model in self.lanes:
                 return row.model
-            raise UsageError(f"no endpoint serves model {row.model!r}; models: {', '.join(sorted(self.lanes))}")
+            raise UsageError(
+                f"no endpoint serves model {row.model!r}; models: {', '.join(sorted(self.lanes))}"
+            )
         if self.default is not None:
             return self.default
         raise UsageError(f"the row names no model and there are several: {', '.join(sorted(self.lanes))}")
@@ -179,7 +185,9 @@ class BatchRunner:
             if workers < 1:
                 raise UsageError(f"concurrency of {name} must be at least 1")
             members = [n.name for n in iter_stack(endpoint) if not hasattr(n, "inner") and hasattr(n, "name")]
-            self.stats.lanes[name] = LaneStats(name, endpoints=sorted(set(members)) or [name], concurrency=workers)
+            self.stats.lanes[name] = LaneStats(
+                name, endpoints=sorted(set(members)) or [name], concurrency=workers
+            )
         self._group: TaskGroup | None = None
 
     async def run(self, source: RowSource, on_result: ResultHook | None = None) -> BatchStats:
@@ -226,7 +234,9 @@ class BatchRunner:
 
     # -- the producer ---------------------------------------------------------------------------
 
-    async def _produce(self, source: RowSource, lanes: dict[str, _Lane], results: MemoryObjectSendStream[BatchResult]) -> None:
+    async def _produce(
+        self, source: RowSource, lanes: dict[str, _Lane], results: MemoryObjectSendStream[BatchResult]
+    ) -> None:
         stats = self.stats
         first_line: dict[str, int | None] = {}
         try:
@@ -252,7 +262,9 @@ class BatchRunner:
                         lane = self.router.route(item)
                     except UsageError as exc:
                         stats.unroutable += 1
-                        await results.send(BatchResult(cid, error_row(cid, "no_endpoint", str(exc)), line=item.line))
+                        await results.send(
+                            BatchResult(cid, error_row(cid, "no_endpoint", str(exc)), line=item.line)
+                        )
                         continue
                     lanes[lane].put(ticket)
         finally:
@@ -287,7 +299,9 @@ class BatchRunner:
         except UsageError as exc:
             line = getattr(ticket, "line", None)
             cid = f"line-{line}"
-            return BatchResult(cid, error_row(cid, "invalid_input", str(exc), line=line), lane=lane.name, line=line)
+            return BatchResult(
+                cid, error_row(cid, "invalid_input", str(exc), line=line), lane=lane.name, line=line
+            )
         try:
             response = await lane.endpoint.complete(row.request)
         except Exception as exc:  # every failure of one row is that row's error, never the run's
@@ -320,7 +334,9 @@ class BatchRunner:
 
     # -- the writer -----------------------------------------------------------------------------
 
-    async def _write(self, results: MemoryObjectReceiveStream[BatchResult], on_result: ResultHook | None) -> None:
+    async def _write(
+        self, results: MemoryObjectReceiveStream[BatchResult], on_result: ResultHook | None
+    ) -> None:
         async with results:
             async for first in results:
                 group = [first]

@@ -136,7 +136,11 @@ class EndpointProbe:
                 if limiter is not None and hasattr(limiter, "try_acquire"):
                     self.limiters.setdefault(node.name, limiter)
                 meter = getattr(node, "meter", None)
-                if meter is not None and hasattr(meter, "snapshot") and all(meter is not m for m in self.meters):
+                if (
+                    meter is not None
+                    and hasattr(meter, "snapshot")
+                    and all(meter is not m for m in self.meters)
+                ):
                     self.meters.append(meter)
                 if hasattr(getattr(node, "stats", None), "retries") and hasattr(node, "max_attempts"):
                     self.retriers.append(node)

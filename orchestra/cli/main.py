@@ -13,8 +13,10 @@ import typer
 from rich.console import Console
 
 import orchestra
+from orchestra.cli import bench as bench_cmd
 from orchestra.cli import chat as chat_cmd
 from orchestra.cli import demo as demo_cmd
+from orchestra.cli import run as run_cmd
 from orchestra.cli import local as local_cmd
 from orchestra.cli import sim as sim_cmd
 from orchestra.errors import OrchestraError
@@ -47,7 +49,9 @@ def _root(
 
 app.command("chat")(chat_cmd.chat)
 app.command("demo")(demo_cmd.demo)
+app.command("run")(run_cmd.run)
 app.add_typer(sim_cmd.app, name="sim", help="The simulated OpenAI-compatible server.")
+app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(local_cmd.app, name="local", help="The embedded local model (llama.cpp + SmolLM2).")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from orchestra.endpoints.accounting import Meter, MeteredEndpoint, Price, PriceTable, error_kind
 from orchestra.endpoints.base import Endpoint, WrapperEndpoint
+from orchestra.endpoints.config import EndpointSpec, load_endpoints, resolve_specs
+from orchestra.endpoints.stack import Connection, build_endpoint, connect
 from orchestra.endpoints.limited import LimitedEndpoint
 from orchestra.endpoints.limits import (
     AdaptiveConcurrency,
@@ -15,6 +17,8 @@ from orchestra.endpoints.limits import (
     TokenBucket,
     parse_duration,
 )
+from orchestra.endpoints.local import LocalModel
+from orchestra.endpoints.local_model import ensure_model
 from orchestra.endpoints.openai import OpenAIEndpoint, parse_retry_after
 from orchestra.endpoints.pool import EndpointPool
 from orchestra.endpoints.retry import RetryingEndpoint, RetryStats
@@ -22,11 +26,18 @@ from orchestra.endpoints.routing import EndpointHealth, RoutingPolicy
 
 __all__ = [
     "AdaptiveConcurrency",
+    "Connection",
+    "EndpointSpec",
+    "build_endpoint",
+    "connect",
+    "load_endpoints",
+    "resolve_specs",
     "Endpoint",
     "EndpointHealth",
     "EndpointPool",
     "LimitedEndpoint",
     "LimiterStats",
+    "LocalModel",
     "Meter",
     "MeteredEndpoint",
     "OpenAIEndpoint",
@@ -42,6 +53,7 @@ __all__ = [
     "TokenBucket",
     "WrapperEndpoint",
     "error_kind",
+    "ensure_model",
     "parse_duration",
     "parse_retry_after",
 ]

@@ -1,9 +1,15 @@
 """``LimitedEndpoint``: an endpoint that waits for its :class:`~orchestra.endpoints.limits.RateLimiter`.
 
-The thin async shell around the pure limiter. Each request asks the limiter; when told to wait,
-it sleeps until the earlier of the limiter's answer and the next *wake-up*, an ``anyio.Event``
-set whenever capacity comes back (a release, a refund) and replaced after each wake-up. There is
-no polling tick and no queue, so a request that does not fit never stalls one that does.
+The thin async shell around the pure limiter. A request that the limiter grants goes at once.
+One that must wait joins the endpoint's waiters, each with its own ``anyio.Event``. Whenever
+capacity comes back (a release, a refund, a higher learned limit) the waiters are scanned in
+arrival order and every one that fits now is granted and woken; one that does not fit is skipped,
+never waited on, so a large request does not stall smaller ones behind it (no head-of-line
+blocking). Capacity that comes back with time (a window passing, a pause ending) is picked up by
+the oldest waiter alone, which sleeps until the earliest moment any waiter could fit and then
+scans. There is no polling tick, and a release wakes only the waiters it lets through: waking
+every waiter on every release (one shared event) cost ~1 ms of CPU per request with 20,000
+requests queued behind a cap of 100, quadratic in the queue.
 """
 
 from __future__ import annotations
@@ -53,6 +59,17 @@ async def close_stream(stream: AsyncIterator[Any]) -> None:
         await aclose()
 
 
+class _Waiter:
+    """A request waiting for a permit; the dispatcher fills ``permit`` and sets ``event``."""
+
+    __slots__ = ("event", "permit", "tokens")
+
+    def __init__(self, tokens: int) -> None:
+        self.tokens = tokens
+        self.permit: Permit | None = None
+        self.event = anyio.Event()
+
+
 def _used(usage: Usage | None) -> int | None:
     # A server that reports no usage (zeros) tells us nothing: keep the up-front estimate.
     return usage.total_tokens if usage is not None and usage.total_tokens > 0 else None
@@ -85,8 +102,10 @@ class LimitedEndpoint(WrapperEndpoint):
         self.clock: Clock = clock or limiter.clock
         self.default_max_tokens = default_max_tokens
         self.waits = 0
-        self._wake: anyio.Event | None = None  # created lazily: an Event needs a running loop
-        limiter.add_listener(self._on_capacity)
+        self._waiters: dict[_Waiter, None] = {}  # an ordered set: arrival order, O(1) removal
+        self._next_wake = math.inf  # clock time some waiter could fit, by the last scan
+        self._armed = math.inf  # clock time the oldest waiter's timer is set for
+        limiter.add_listener(self._dispatch)
         if hasattr(inner, "on_headers"):
             inner.on_headers = self._header_hook(inner.on_headers)
 
@@ -102,35 +121,78 @@ class LimitedEndpoint(WrapperEndpoint):
 
         return hook
 
-    def _on_capacity(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
-            self._wake = None
-
     def estimate_tokens(self, request: ChatRequest) -> int:
         """Tokens debited up front: the prompt estimate plus the completion budget of every choice."""
         budget = request.max_tokens or request.extra.get("max_completion_tokens") or self.default_max_tokens
         return request.estimated_prompt_tokens() + int(budget) * request.n
 
+    def _dispatch(self) -> None:
+        """Grant every waiter that fits now, oldest first, and note when the next one could."""
+        limiter = self.limiter
+        next_wait = math.inf
+        for waiter in self._waiters:
+            if waiter.permit is not None:
+                continue
+            granted = limiter.try_acquire(waiter.tokens)
+            if isinstance(granted, Permit):
+                waiter.permit = granted
+                waiter.event.set()
+                continue
+            next_wait = min(next_wait, granted)
+            blocked = limiter.wait_time(0)
+            if blocked > 0:  # nobody fits (cap, pause, request window): the rest need not be asked
+                next_wait = min(next_wait, blocked)
+                break
+        self._next_wake = self.clock.now() + next_wait
+        head = next(iter(self._waiters), None)
+        if head is not None and head.permit is None and self._next_wake < self._armed:
+            head.event.set()  # the timer is set too late now: the oldest re-arms it
+
     async def acquire(self, tokens: int) -> Permit:
         """Wait until the limiter grants a request of ``tokens`` tokens."""
-        while True:
+        if not self._waiters:  # waiters already queued get first pick of what comes back
             granted = self.limiter.try_acquire(tokens)
             if isinstance(granted, Permit):
                 return granted
-            self.waits += 1
-            await self._wait(granted)
+        self.waits += 1
+        waiter = _Waiter(tokens)
+        self._waiters[waiter] = None
+        try:
+            self._dispatch()
+            while waiter.permit is None:
+                if waiter.event.is_set():
+                    waiter.event = anyio.Event()
+                if next(iter(self._waiters)) is not waiter:
+                    await waiter.event.wait()
+                    continue
+                self._armed = self._next_wake
+                try:
+                    await self._wait(self._next_wake - self.clock.now(), waiter.event)
+                finally:
+                    self._armed = math.inf
+                if waiter.permit is None:
+                    self._dispatch()  # the time came when someone could fit
+            await anyio.lowlevel.checkpoint_if_cancelled()  # granted while being cancelled: hand it back
+        except BaseException:
+            if waiter.permit is not None:  # granted, but the caller is gone: the request was never sent
+                self.limiter.revoke(waiter.permit)
+            raise
+        finally:
+            was_leading = next(iter(self._waiters)) is waiter
+            del self._waiters[waiter]
+            if was_leading and self._waiters:
+                next(iter(self._waiters)).event.set()  # the next oldest takes over the timer
+        return waiter.permit
 
-    async def _wait(self, seconds: float) -> None:
-        """Wait ``seconds`` of clock time, or until capacity is released, whichever is first."""
-        if self._wake is None:
-            self._wake = anyio.Event()
-        wake = self._wake
+    async def _wait(self, seconds: float, event: anyio.Event) -> None:
+        """Wait ``seconds`` of clock time or until ``event`` is set, whichever is first."""
         if math.isinf(seconds):
-            await wake.wait()
+            await event.wait()
+        elif seconds <= 0:
+            await anyio.lowlevel.checkpoint()
         elif isinstance(self.clock, MonotonicClock):
             with anyio.move_on_after(seconds):  # anyio's time is the same monotonic clock
-                await wake.wait()
+                await event.wait()
         else:
             async with anyio.create_task_group() as group:
 
@@ -139,7 +201,7 @@ class LimitedEndpoint(WrapperEndpoint):
                     group.cancel_scope.cancel()
 
                 async def woken() -> None:
-                    await wake.wait()
+                    await event.wait()
                     group.cancel_scope.cancel()
 
                 group.start_soon(sleep)

@@ -12,10 +12,11 @@ Three decisions answer the requirements of DESIGN.md ("Endpoints"):
   count over a window then answer 429. Here each debit comes back exactly one window after its
   request *ended* (the server admitted it somewhere before that), so no window of that length
   ever holds more than C, at the server, whatever the network delays.
-- **No head-of-line blocking.** There is no queue: :meth:`RateLimiter.try_acquire` grants or
-  answers with a wait for each caller on its own, so a large request that does not fit yet never
-  stalls a smaller one that does (the peers that ``sleep(60/rate)`` in order, or hold a FIFO
-  head, serialise behind their largest request).
+- **No head-of-line blocking.** There is no FIFO head: :meth:`RateLimiter.try_acquire` grants
+  or answers with a wait for each caller on its own, so a large request that does not fit yet
+  never stalls a smaller one that does (the peers that ``sleep(60/rate)`` in order, or hold a
+  FIFO head, serialise behind their largest request). The price: under a steady stream of small
+  requests a large one may wait longer than its turn.
 - **Debit up front, refund from usage.** A request debits prompt + ``max_tokens`` when it starts
   (OpenAI counts it that way too) and the difference comes back when ``usage`` is known.
 """
@@ -427,6 +428,22 @@ class RateLimiter:
         """Requests granted and not released yet."""
         return self._in_flight
 
+    def wait_time(self, tokens: int = 0) -> float:
+        """Seconds until a request of ``tokens`` tokens could be granted (0.0: now); changes nothing.
+
+        ``math.inf`` means only a release can help (the concurrency cap, or debits in flight).
+        """
+        now = self.clock.now()
+        if now < self._paused_until:
+            return self._paused_until - now
+        limit = self.concurrency_limit
+        if limit is not None and self._in_flight >= limit:
+            return math.inf
+        return max(
+            self.requests.wait_time(1) if self.requests else 0.0,
+            self.tokens.wait_time(tokens) if self.tokens else 0.0,
+        )
+
     def try_acquire(self, tokens: int = 0) -> Permit | float:
         """Grant a request that will use up to ``tokens`` tokens, or say how long to wait.
 
@@ -434,19 +451,13 @@ class RateLimiter:
             A :class:`Permit`, or the seconds until the request could fit (``math.inf`` when
             only a release can help). Nothing is debited unless a permit is returned.
         """
-        now = self.clock.now()
-        if now < self._paused_until:
-            return self._paused_until - now
-        limit = self.concurrency_limit
-        if limit is not None and self._in_flight >= limit:
-            self._cap_refusals += 1
-            return math.inf
-        wait = max(
-            self.requests.wait_time(1) if self.requests else 0.0,
-            self.tokens.wait_time(tokens) if self.tokens else 0.0,
-        )
+        wait = self.wait_time(tokens)
         if wait > 0:
+            limit = self.concurrency_limit
+            if limit is not None and self._in_flight >= limit:
+                self._cap_refusals += 1  # demand above the cap: the adaptive cap may grow
             return wait
+        now = self.clock.now()
         request_debit = self.requests.take(1, hold=True) if self.requests else None
         token_debit = self.tokens.take(tokens, hold=True) if self.tokens else None
         self._in_flight += 1
@@ -469,8 +480,9 @@ class RateLimiter:
         Args:
             permit: from :meth:`try_acquire`; a second release of the same permit is ignored.
             used_tokens: tokens really used (``usage.total_tokens``); the token debit is
-                corrected to it. Both debits start their window now (see :class:`TokenBucket`). None keeps the up-front debit (usage unknown, e.g. a timeout
-                the server may still be working on).
+                corrected to it. None keeps the up-front debit (usage unknown, e.g. a timeout
+                the server may still be working on). Both debits start their window now (see
+                :class:`TokenBucket`).
             outcome: how the request ended; drives adaptive concurrency and the 429 count.
         """
         if permit.released:
@@ -493,6 +505,14 @@ class RateLimiter:
         if self.tokens is not None and permit.token_debit is not None:
             self.tokens.finish(permit.token_debit, used_tokens)
         self._notify()
+
+    def revoke(self, permit: Permit) -> None:
+        """Hand back a permit whose request was never sent: both debits are refunded in full."""
+        if permit.released:
+            return
+        if self.requests is not None and permit.requests is not None:
+            self.requests.finish(permit.requests, 0)
+        self.release(permit, 0, Outcome.CANCELLED)
 
     # -- pauses and server feedback ----------------------------------------------------------
 

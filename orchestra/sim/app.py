@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import httpx2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -49,8 +50,13 @@ _5XX_MESSAGES = {
 }
 
 
-class SimulatedDrop(Exception):  # noqa: N818 - it is an event, not an error of the simulator
-    """Raised after part of a body is sent, so the server closes the connection mid-response."""
+class SimulatedDrop(httpx2.RemoteProtocolError):
+    """Raised after part of a body is sent, so the server closes the connection mid-response.
+
+    Under uvicorn any exception does that. In-process, ``httpx2.ASGITransport`` re-raises the
+    app's exception to the client instead; being httpx2's own "peer closed the connection" error,
+    it then reaches the ``openai`` SDK exactly as a dropped socket would (``APIConnectionError``).
+    """
 
 
 class Simulator:
@@ -216,14 +222,14 @@ class ChatCompletions:
             await self._gone(send)
             return
         self._count(fault, request, replies, decision)
-        body = json.dumps(completion_body(sim.next_id(), int(time.time()), request, replies)).encode()
+        body = json.dumps(completion_body(sim.next_id(), int(time.time()), request, replies), separators=(",", ":")).encode()
         if fault is Fault.MALFORMED:
             await _send_json(send, 200, None, decision.headers, raw=body[: len(body) // 2])
         elif fault is Fault.DROP:
             start = _headers(decision.headers, _JSON, length=len(body))
             await send({"type": "http.response.start", "status": 200, "headers": start})
             await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
-            raise SimulatedDrop("simulated connection drop")
+            raise SimulatedDrop("simulated drop: peer closed connection without sending complete message body")
         else:
             await _send_json(send, 200, None, decision.headers, raw=body)
 
@@ -255,7 +261,7 @@ class ChatCompletions:
             await write()
             finished = True
         if fault is Fault.DROP and finished:
-            raise SimulatedDrop("simulated stream drop")
+            raise SimulatedDrop("simulated drop: peer closed connection in the middle of the stream")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

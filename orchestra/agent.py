@@ -1,0 +1,163 @@
+"""The agent: a question in, an answer out, through a planner, an executor and a strategy.
+
+``Agent`` is a dataclass of configuration (as in openai-agents); :meth:`Agent.run` does one run
+and returns an :class:`AgentResult` carrying the answer, the trace of every LLM call and task,
+usage and wall time. The agent is generic over the planning protocols of
+:mod:`orchestra.planning`; the planners themselves live in the ``planners`` package, which the
+core does not import (DESIGN.md, layout)::
+
+    from orchestra import Agent
+    from planners import JSONPlanner
+    from tools import get_tools
+
+    agent = Agent(endpoint, get_tools(["search"]), planner=JSONPlanner(), strategy="compiler")
+    result = agent.run_sync("Which is taller, the Eiffel Tower or the Statue of Liberty?")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import anyio
+
+from orchestra.chat import Usage
+from orchestra.clock import Clock, MonotonicClock
+from orchestra.endpoints.base import Endpoint
+from orchestra.errors import UsageError
+from orchestra.executor import Executor, TaskResult
+from orchestra.plan import Plan, Task
+from orchestra.planning import Joiner, PlanContext, Round
+from orchestra.strategies import STRATEGIES, ModelCalls, RunState, get_strategy
+from orchestra.tool import Tool
+from orchestra.trace import Trace
+
+__all__ = ["Agent", "AgentResult"]
+
+
+@dataclass
+class AgentResult:
+    """What one run produced.
+
+    Attributes:
+        answer: the final answer.
+        trace: spans of every LLM call (``plan``, ``join``, ``llm``) and task (``task``).
+        usage: tokens of every LLM call of the run.
+        wall_time: seconds from start to answer.
+        llm_calls: LLM requests made (planner, joiner, turns).
+        replans: rounds the joiner asked for (at most ``max_replans``).
+        tasks: every task that was planned and accepted, in order.
+        results: each task's result, by id.
+        rounds: the planning rounds / turns, with the model's raw text and any repair feedback.
+        strategy: the strategy used.
+    """
+
+    answer: str
+    trace: Trace
+    usage: Usage
+    wall_time: float
+    llm_calls: int
+    replans: int
+    tasks: list[Task]
+    results: dict[int, TaskResult]
+    rounds: list[Round]
+    strategy: str
+
+    def plan_text(self) -> str:
+        """The tasks as numbered lines, e.g. ``1. search('Nile length')``."""
+        return "\n".join(str(t) for t in self.tasks)
+
+    def timeline(self, *, width: int = 50, kinds: tuple[str, ...] | None = None) -> str:
+        """The trace as a plain-text timeline (tasks that ran together overlap)."""
+        return self.trace.render_text(width=width, kinds=kinds)
+
+
+@dataclass
+class Agent:
+    """Answers questions with tools, by one of the execution strategies.
+
+    ``planner`` must fit the strategy: a :class:`~orchestra.planning.Planner` for ``compiler``
+    (``planners.JSONPlanner`` / ``planners.LLMCompilerPlanner``), a
+    :class:`~orchestra.planning.StepPlanner` for ``sequential`` (``planners.ReActPlanner``) and
+    ``parallel`` (``planners.ParallelPlanner``); ``planners.default_planner(strategy)`` picks one.
+
+    Raises:
+        UsageError: an unknown strategy, ``async`` (not in this release), a missing or unfit
+            planner, or a bad limit.
+    """
+
+    endpoint: Endpoint
+    """The model that plans and joins (any :class:`~orchestra.endpoints.base.Endpoint`)."""
+    tools: Sequence[Tool]
+    """The tools the planner may call."""
+    planner: object = None
+    """The planner; must implement the protocol the strategy needs (see the class docstring)."""
+    strategy: str = "compiler"
+    """``sequential``, ``parallel``, ``compiler``, or ``async`` (reserved: raises UsageError)."""
+    joiner: Joiner | None = None
+    """The compiler strategy's joiner; None: the planner's own ``joiner`` attribute."""
+    max_replans: int = 2
+    """Most replanning rounds the joiner may ask for (a true cap: the last joiner call must finish)."""
+    max_turns: int = 8
+    """Most tool-calling turns of ``sequential``/``parallel`` before the model must answer."""
+    max_repairs: int = 1
+    """Most times in one run an invalid plan is sent back to the planner with the validation error."""
+    max_concurrency: int | None = None
+    """Most tool calls running at once (None: no limit beyond each tool's own)."""
+    task_timeout: float | None = None
+    """Seconds one attempt of a tool may take when the tool sets no timeout of its own."""
+    clock: Clock = field(default_factory=MonotonicClock)
+    """Where times in the trace come from (a FakeClock in tests)."""
+
+    def __post_init__(self) -> None:
+        spec = get_strategy(self.strategy)
+        if spec.planner is not None and not isinstance(self.planner, spec.planner):
+            got = "no planner" if self.planner is None else type(self.planner).__name__
+            raise UsageError(
+                f"strategy {self.strategy!r} needs a {spec.planner.__name__} (got {got}); "
+                f"e.g. planners.default_planner({self.strategy!r})"
+            )
+        for name in ("max_replans", "max_turns", "max_repairs"):
+            if getattr(self, name) < 0:
+                raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
+        self.tools = list(self.tools)
+        names = [t.name for t in self.tools]
+        if len(set(names)) != len(names):
+            raise UsageError(f"tool names must be unique, got {', '.join(names)}")
+
+    async def run(self, question: str) -> AgentResult:
+        """Answer ``question``.
+
+        Raises:
+            PlanError: the model's plan stayed invalid after ``max_repairs`` repair rounds.
+            EndpointError: the model failed (after the endpoint's own retries).
+        """
+        trace = Trace(self.clock)
+        context = PlanContext(question=question, tools=list(self.tools))
+        executor = Executor(
+            self.tools, max_concurrency=self.max_concurrency, clock=self.clock, trace=trace,
+            default_timeout=self.task_timeout,
+        )
+        state = RunState(
+            agent=self, context=context, model=ModelCalls(self.endpoint, trace), executor=executor,
+            plan=Plan(self.tools), trace=trace,
+        )
+        start = self.clock.now()
+        with trace.activate():
+            answer = await STRATEGIES[self.strategy].run(state)
+        return AgentResult(
+            answer=answer,
+            trace=trace,
+            usage=state.model.usage,
+            wall_time=self.clock.now() - start,
+            llm_calls=state.model.calls,
+            replans=state.replans,
+            tasks=context.tasks,
+            results=dict(context.results),
+            rounds=list(context.rounds),
+            strategy=self.strategy,
+        )
+
+    def run_sync(self, question: str) -> AgentResult:
+        """:meth:`run` from synchronous code (scripts, the CLI); not from inside an event loop."""
+        return anyio.run(self.run, question)

@@ -1,0 +1,122 @@
+"""``orchestra run``: answer a question with tools, by one execution strategy, on any endpoint.
+
+The CLI is the composition root (DESIGN.md, layout): it is the one place in ``orchestra`` that
+imports ``planners`` and ``tools``, and it does so inside the command.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import anyio
+import typer
+from rich.console import Console
+
+from orchestra.agent import Agent, AgentResult
+from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
+from orchestra.endpoints.config import resolve_specs
+from orchestra.endpoints.stack import connect
+from orchestra.errors import UsageError
+from orchestra.strategies import get_strategy
+
+__all__ = ["build_tools", "print_result", "run"]
+
+
+def build_tools(names: str, *, search_latency: float = 0.0, search_k: int = 3) -> list[Any]:
+    """The tools named in ``--tools`` (search gets the latency and hit count asked for)."""
+    import tools as toolbox
+
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    if not wanted:
+        raise UsageError("--tools needs at least one tool name, e.g. --tools calculator,search")
+    built = toolbox.get_tools(wanted)  # raises UsageError naming unknown tools
+    return [
+        toolbox.make_search(toolbox.sample_corpus_path(), latency=search_latency, k=search_k) if t.name == "search" else t
+        for t in built
+    ]
+
+
+def make_planner(strategy: str, planner: str | None, *, local: bool) -> Any:
+    """The planner for ``--strategy``/``--planner`` (``auto``: JSON for the embedded model, text otherwise)."""
+    import planners
+
+    if strategy != "compiler":
+        if planner not in (None, "auto"):
+            raise UsageError("--planner applies to --strategy compiler only")
+        return planners.default_planner(strategy)
+    choice = planner or "auto"
+    if choice == "auto":
+        choice = "json" if local else "text"
+    if choice not in ("json", "text"):
+        raise UsageError(f"--planner must be auto, json or text, got {planner!r}")
+    return planners.JSONPlanner() if choice == "json" else planners.LLMCompilerPlanner()
+
+
+def print_result(console: Console, result: AgentResult, *, timeline: bool = True) -> None:
+    """Print the plan, the answer, usage, and the per-task timeline."""
+    console.print("[bold]Plan[/bold]")
+    console.print(result.plan_text() or "(no tool calls)", markup=False)
+    for round_ in result.rounds:
+        if round_.error:
+            console.print(f"[yellow]repaired: {round_.error}[/yellow]", markup=True)
+    console.print("[bold]Answer[/bold]")
+    console.print(result.answer, markup=False)
+    if timeline:
+        console.print("[bold]Timeline[/bold]")
+        console.print(result.trace.timeline(width=48))
+    console.print(
+        f"[dim]{result.strategy}: {result.wall_time:.2f} s, {result.llm_calls} LLM call(s), "
+        f"{result.replans} replan(s), {result.usage.prompt_tokens} prompt + "
+        f"{result.usage.completion_tokens} completion tokens[/dim]"
+    )
+
+
+def _summary(result: AgentResult) -> dict[str, Any]:
+    return {
+        "answer": result.answer,
+        "strategy": result.strategy,
+        "plan": [str(t) for t in result.tasks],
+        "wall_time": result.wall_time,
+        "llm_calls": result.llm_calls,
+        "replans": result.replans,
+        "usage": {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens},
+        "tasks": [s.to_dict() for s in result.trace.of_kind("task")],
+    }
+
+
+async def _run(question: str, specs: list, tools: list, planner: Any, strategy: str, max_replans: int) -> AgentResult:
+    async with connect(specs) as conn:
+        agent = Agent(conn.default, tools, planner=planner, strategy=strategy, max_replans=max_replans)
+        return await agent.run(question)
+
+
+def run(
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help="sequential (ReAct), parallel, compiler (LLMCompiler), async.")
+    ] = "compiler",
+    tools: Annotated[str, typer.Option("--tools", "-t", help="Comma-separated tools: calculator, python, search.")] = (
+        "calculator,search"
+    ),
+    planner: Annotated[
+        str | None, typer.Option("--planner", help="compiler planner: auto, json (weak models) or text (LLMCompiler).")
+    ] = None,
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    endpoints: EndpointsFileOpt = None,
+    max_replans: Annotated[int, typer.Option(min=0, help="Most replanning rounds (compiler).")] = 2,
+    search_latency: Annotated[float, typer.Option(min=0.0, help="Simulated seconds per search call.")] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+) -> None:
+    """Answer QUESTION with tools by one execution strategy (the embedded model by default)."""
+    get_strategy(strategy)  # unknown or not in this release: a one-line error before any model starts
+    specs = resolve_specs(endpoint, model, endpoints)
+    chosen = make_planner(strategy, planner, local=all(s.is_local for s in specs))
+    built = build_tools(tools, search_latency=search_latency)
+    result = anyio.run(_run, question, specs, built, chosen, strategy, max_replans)
+    if as_json:
+        sys.stdout.write(json.dumps(_summary(result), default=str) + "\n")
+        return
+    print_result(Console(), result)

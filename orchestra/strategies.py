@@ -1,0 +1,330 @@
+"""Execution strategies of the agent: ``sequential``, ``parallel``, ``compiler`` (and the ``async`` hook).
+
+The four strategies DESIGN.md compares on one workload:
+
+- ``sequential`` (ReAct, Yao et al. 2023): one tool call per LLM turn;
+- ``parallel`` (OpenAI parallel function calling): one batch of calls per turn;
+- ``compiler`` (LLMCompiler, Kim et al., ICML 2024): the plan is streamed from
+  ``endpoint.stream`` through the planner's incremental parser straight into the executor, so tools
+  start while the plan is still being written; then the joiner answers or asks to replan.
+  Replanning is incremental (earlier results stay referable, numbering continues) and
+  ``max_replans`` is a true cap (the last joiner call may only finish). The public LLMCompiler
+  never replans in its shipped configs and llama_index's cannot detect Replan;
+- ``async`` (AsyncLM, interrupts): its own issue. It is registered here as a stub that raises
+  :class:`~orchestra.errors.UsageError`; that issue replaces it with :func:`register_strategy`.
+
+A strategy is an async function of a :class:`RunState` returning the answer text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from orchestra.chat import ChatRequest, ChatResponse, Usage
+from orchestra.endpoints.base import Endpoint
+from orchestra.errors import PlanError, UsageError
+from orchestra.executor import Executor
+from orchestra.plan import Plan, Task
+from orchestra.planning import Decision, Finish, Joiner, PlanContext, Planner, Replan, Round, StepPlanner
+from orchestra.trace import Span, Trace
+
+if TYPE_CHECKING:
+    from orchestra.agent import Agent
+
+__all__ = [
+    "STRATEGIES",
+    "ModelCalls",
+    "RunState",
+    "Strategy",
+    "StrategySpec",
+    "get_strategy",
+    "register_strategy",
+]
+
+
+class ModelCalls:
+    """Every LLM call of one run: a span each in the trace, usage and call counts summed.
+
+    Args:
+        endpoint: the model.
+        trace: where the spans go.
+    """
+
+    def __init__(self, endpoint: Endpoint, trace: Trace) -> None:
+        self.endpoint = endpoint
+        self.trace = trace
+        self.usage = Usage()
+        self.calls = 0
+
+    async def complete(self, request: ChatRequest, name: str, kind: str = "llm") -> ChatResponse:
+        """One whole completion, traced."""
+        with self.trace.span(name, kind) as span:
+            self.calls += 1
+            response = await self.endpoint.complete(request)
+            self.usage = self.usage + response.usage
+            span.attrs.update(prompt_tokens=response.usage.prompt_tokens, completion_tokens=response.usage.completion_tokens)
+        return response
+
+    async def stream(self, request: ChatRequest, name: str, kind: str = "plan") -> AsyncIterator[str]:
+        """The text deltas of the first choice of a streamed completion, traced (close it when done)."""
+        span = self.trace.add(Span(name, kind, self.trace.clock.now()))
+        self.calls += 1
+        usage = None
+        chunks = self.endpoint.stream(request)
+        try:
+            async for chunk in chunks:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.delta and chunk.index == 0:
+                    yield chunk.delta
+        except BaseException as exc:
+            span.error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            close = getattr(chunks, "aclose", None)
+            if close is not None:  # stop the HTTP stream when the plan ended early (join())
+                await close()
+            span.end = self.trace.clock.now()
+            if usage is not None:
+                self.usage = self.usage + usage
+                span.attrs.update(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+
+
+@dataclass
+class RunState:
+    """The state of one :meth:`Agent.run <orchestra.agent.Agent.run>`, handed to the strategy.
+
+    Attributes:
+        agent: the agent's configuration.
+        context: what planners see (question, tools, rounds, results, numbering).
+        model: the traced LLM calls.
+        executor: runs the tasks.
+        plan: the run's growing plan (every round's tasks, validated).
+        trace: the run's trace.
+        replans: joiner-requested replans so far.
+        repairs: plans sent back for repair so far.
+    """
+
+    agent: Agent
+    context: PlanContext
+    model: ModelCalls
+    executor: Executor
+    plan: Plan
+    trace: Trace
+    replans: int = 0
+    repairs: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Strategy = Callable[[RunState], Awaitable[str]]
+"""An execution strategy: runs the question in ``state`` and returns the answer."""
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A registered strategy and the planner protocol it needs.
+
+    Attributes:
+        run: the strategy.
+        planner: the protocol the agent's planner must implement (None: no planner needed).
+        description: one line for ``--help``.
+    """
+
+    run: Strategy
+    planner: type | None
+    description: str
+
+
+STRATEGIES: dict[str, StrategySpec] = {}
+"""The strategies by name; :func:`register_strategy` adds or replaces one."""
+
+
+def register_strategy(name: str, run: Strategy, *, planner: type | None, description: str = "") -> None:
+    """Make ``Agent(strategy=name)`` use ``run`` (the extension point of the ``async`` issue)."""
+    STRATEGIES[name] = StrategySpec(run, planner, description)
+
+
+def get_strategy(name: str) -> StrategySpec:
+    """The registered strategy ``name``.
+
+    Raises:
+        UsageError: unknown, or ``async`` while only its stub is registered.
+    """
+    spec = STRATEGIES.get(name)
+    if spec is None:
+        raise UsageError(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
+    if spec.run is run_async_stub:
+        raise UsageError(_ASYNC_MESSAGE)
+    return spec
+
+
+# -- shared steps -----------------------------------------------------------------------------
+
+
+async def _execute_round(state: RunState, round_: Round, events: Any) -> None:
+    """Run one round's tasks; keep in ``round_.tasks`` those the plan accepted."""
+    emitted: list[Task] = []
+
+    async def tracked() -> AsyncIterator[Task]:
+        async with AsyncExitStack() as stack:
+            source = events
+            if hasattr(source, "aclose"):
+                stack.push_async_callback(source.aclose)
+            if hasattr(source, "__aiter__"):
+                async for task in source:
+                    emitted.append(task)
+                    yield task
+            else:
+                for task in source:
+                    emitted.append(task)
+                    yield task
+
+    try:
+        await state.executor.run(tracked(), state.context.results, plan=state.plan)
+    finally:
+        accepted = state.plan.tasks
+        round_.tasks = [t for t in emitted if accepted.get(t.id) is t]
+        state.context.next_id = state.plan.next_id
+
+
+def _repair(state: RunState, round_: Round, exc: PlanError) -> None:
+    """Record a plan error as feedback for the next request, or give up after ``max_repairs``."""
+    round_.error = str(exc)
+    state.repairs += 1
+    if state.repairs > state.agent.max_repairs:
+        raise PlanError(
+            f"the model's plan was still invalid after {state.agent.max_repairs} repair round(s): {exc}",
+            task_id=exc.task_id,
+        ) from exc
+    state.context.feedback = str(exc)
+
+
+# -- compiler ---------------------------------------------------------------------------------
+
+
+async def _plan_events(state: RunState, planner: Planner, round_: Round) -> AsyncIterator[Task]:
+    """Stream the plan from the endpoint through the planner's incremental parser."""
+    context = state.context
+    request = planner.plan_request(context)
+    parser = planner.parser(context)
+    deltas = state.model.stream(request, f"planner (round {len(context.rounds)})", "plan")
+    try:
+        async for delta in deltas:
+            round_.text += delta
+            for task in parser.feed(delta):
+                yield task
+    finally:
+        await deltas.aclose()
+    for task in parser.close():
+        yield task
+
+
+async def _plan_and_run(state: RunState) -> None:
+    """One planning round streamed into the executor, with repair rounds on invalid plans."""
+    planner = state.agent.planner
+    context = state.context
+    while True:
+        state.plan.reopen()
+        round_ = Round(replan_reason=context.replan_reason)
+        context.rounds.append(round_)
+        try:
+            await _execute_round(state, round_, _plan_events(state, planner, round_))
+        except PlanError as exc:
+            _repair(state, round_, exc)
+            continue
+        context.feedback = None
+        return
+
+
+async def _decide(state: RunState, joiner: Joiner) -> Decision:
+    """Ask the joiner; an unreadable decision gets one retry, then its text is the answer."""
+    context = state.context
+    text = ""
+    for _attempt in range(2):
+        response = await state.model.complete(joiner.join_request(context), "joiner", "join")
+        text = response.text
+        try:
+            return joiner.parse_join(text, context)
+        except PlanError:
+            continue
+    return Finish(text.strip())
+
+
+async def run_compiler(state: RunState) -> str:
+    """LLMCompiler: streamed plan -> concurrent executor -> joiner, replanning up to ``max_replans``."""
+    agent = state.agent
+    joiner = agent.joiner or getattr(agent.planner, "joiner", None)
+    if joiner is None:
+        raise UsageError("the compiler strategy needs a joiner: pass Agent(joiner=...) or a planner that has one")
+    context = state.context
+    for round_no in range(agent.max_replans + 1):
+        context.final = round_no == agent.max_replans
+        await _plan_and_run(state)
+        decision = await _decide(state, joiner)
+        if isinstance(decision, Finish):
+            return decision.answer
+        if context.final:  # a custom joiner that ignored `final`: the cap still holds
+            return f"(no answer: the joiner still asked to replan after {agent.max_replans} replan(s): {decision.reason})"
+        assert isinstance(decision, Replan)
+        state.replans += 1
+        context.replan_reason = decision.reason
+    raise AssertionError("unreachable: the last round always finishes")
+
+
+# -- sequential / parallel --------------------------------------------------------------------
+
+
+async def _run_turns(state: RunState, *, one_call: bool) -> str:
+    """Ask for calls turn by turn, run each turn's calls, stop at Finish or after ``max_turns``."""
+    agent = state.agent
+    planner: StepPlanner = agent.planner
+    context = state.context
+    for turn in range(agent.max_turns + 1):
+        context.final = turn == agent.max_turns
+        response = await state.model.complete(planner.step_request(context), f"turn {turn + 1}", "llm")
+        round_ = Round(text=response.text)
+        try:
+            step = planner.parse_step(response, context)
+            if isinstance(step, Finish):
+                return step.answer
+            if context.final:
+                return response.text.strip()
+            context.rounds.append(round_)
+            # ReAct takes one action per turn: extra calls are dropped, not run.
+            await _execute_round(state, round_, step[:1] if one_call else step)
+        except PlanError as exc:
+            if context.final:
+                raise PlanError(f"no valid final answer after {agent.max_turns} turn(s): {exc}") from exc
+            _repair(state, round_, exc)
+            continue
+        context.feedback = None
+    raise AssertionError("unreachable: the last turn always finishes")
+
+
+async def run_sequential(state: RunState) -> str:
+    """ReAct: one tool call per LLM turn."""
+    return await _run_turns(state, one_call=True)
+
+
+async def run_parallel(state: RunState) -> str:
+    """Parallel function calling: one batch of concurrent calls per LLM turn."""
+    return await _run_turns(state, one_call=False)
+
+
+async def run_async_stub(state: RunState) -> str:
+    """The ``async`` strategy (interrupts) is not in this release."""
+    raise UsageError(_ASYNC_MESSAGE)
+
+
+_ASYNC_MESSAGE = (
+    "strategy 'async' (AsyncLM interrupts) is not implemented in this release; "
+    "use sequential, parallel or compiler"
+)
+
+register_strategy("sequential", run_sequential, planner=StepPlanner, description="ReAct: one tool call per turn")
+register_strategy("parallel", run_parallel, planner=StepPlanner, description="one batch of parallel calls per turn")
+register_strategy("compiler", run_compiler, planner=Planner, description="LLMCompiler: streamed DAG + joiner")
+register_strategy("async", run_async_stub, planner=None, description="interrupts (not in this release)")

@@ -1,0 +1,133 @@
+"""The structured planners: JSON plan (streamed), joiner, ReAct and parallel calls."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from orchestra.chat import ChatRequest, ToolCall
+from orchestra.errors import PlanError
+from orchestra.plan import Ref
+from orchestra.planning import Finish, PlanContext, Replan
+from orchestra.testing import response_of
+from orchestra.tool import tool
+from planners import JSONJoiner, JSONPlanner, JSONPlanParser, ParallelPlanner, ReActPlanner, parse_decision
+
+
+@tool
+def search(query: str, k: int = 3) -> list[str]:
+    """Search."""
+    return [query] * k
+
+
+@tool
+def calculator(expression: str) -> float:
+    """Calculate."""
+    return 0.0
+
+
+TOOLS = [search, calculator]
+PLAN = json.dumps({"tasks": [
+    {"tool": "search", "args": {"query": "Nile {length}"}},
+    {"tool": "search", "args": {"query": "Amazon, \"river\""}},
+    {"tool": "calculator", "args": {"expression": "$1 - $2"}},
+]})
+
+
+def feed_all(text: str, cuts: list[int]) -> list[list]:
+    parser = JSONPlanParser(4)
+    batches, last = [], 0
+    for cut in sorted(set(cuts)):
+        batches.append(parser.feed(text[last:cut]))
+        last = cut
+    batches.append(parser.feed(text[last:]))
+    batches.append(parser.close())
+    return batches
+
+
+def test_json_plan_streams_a_task_once_the_next_one_begins():
+    parser = JSONPlanParser(1)
+    head = PLAN[: PLAN.index('{"tool": "search", "args": {"query": "Amazon')]
+    assert parser.feed(head) == []  # task 1 may still be growing
+    emitted = parser.feed('{"tool": "se')
+    assert [(t.id, t.kwargs) for t in emitted] == [(1, {"query": "Nile {length}"})]
+
+
+@settings(max_examples=100, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=len(PLAN)), max_size=30))
+def test_json_plan_any_chunking_gives_the_same_tasks(cuts):
+    tasks = [t for batch in feed_all(PLAN, cuts) for t in batch]
+    assert [(t.id, t.tool) for t in tasks] == [(4, "search"), (5, "search"), (6, "calculator")]
+    assert tasks[2].deps == {1, 2}
+
+
+@pytest.mark.parametrize("text", ['{"tasks": [{"tool": 3}]}', '{"plan": 1}', "not json", '{"tasks": [{"tool": "search", "args": [1]}]}'])
+def test_json_plan_errors_are_plan_errors(text):
+    with pytest.raises(PlanError):
+        for _ in feed_all(text, []):
+            pass
+
+
+def test_json_plan_request_constrains_tool_names_and_arguments():
+    request = JSONPlanner().plan_request(PlanContext("How long are the Nile and the Amazon?", TOOLS))
+    schema = request.response_format["json_schema"]["schema"]
+    branches = schema["properties"]["tasks"]["items"]["anyOf"]
+    assert [b["properties"]["tool"] for b in branches] == [{"const": "search"}, {"const": "calculator"}]
+    assert list(branches[0]["properties"]["args"]["properties"]) == ["query"]  # required args only
+    assert branches[0]["properties"]["args"]["additionalProperties"] is False
+    roles = [m.role for m in request.messages]
+    assert roles[0] == "system" and roles[-1] == "user" and "assistant" in roles  # few-shot turns
+
+
+def test_joiner_keeps_parentheses_in_answers():
+    # LLMCompiler's joiner cuts `Finish(Paris (France))` at the first `)`.
+    assert parse_decision("Action: Finish(Paris (France) (capital))") == Finish("Paris (France) (capital)")
+    assert parse_decision('{"action": "finish", "answer": "f(x) = (x + 1)"}') == Finish("f(x) = (x + 1)")
+    assert parse_decision("Replan(need (more) data)") == Replan("need (more) data")
+
+
+def test_joiner_final_round_admits_only_finish():
+    ctx = PlanContext("q", TOOLS, final=True)
+    joiner = JSONJoiner()
+    schema = joiner.join_request(ctx).response_format["json_schema"]["schema"]
+    assert schema["properties"]["action"] == {"const": "finish"}
+    assert joiner.parse_join('{"action": "replan", "reason": "more"}', ctx) == Finish("more")
+    assert "anyOf" in joiner.join_request(PlanContext("q", TOOLS)).response_format["json_schema"]["schema"]
+
+
+def test_joiner_salvages_an_answer_cut_at_max_tokens():
+    assert parse_decision('{"action": "finish", "answer": "Everest is high') == Finish("Everest is high")
+    with pytest.raises(PlanError):
+        parse_decision("I think the answer is 4")
+
+
+def _response(step):
+    return response_of(step, ChatRequest.of("x"), "t")
+
+
+def test_react_parses_one_action_or_finish():
+    ctx = PlanContext("q", TOOLS, next_id=3)
+    planner = ReActPlanner()
+    got = planner.parse_step(_response('{"thought": "t", "action": {"tool": "search", "args": {"query": "$1"}}}'), ctx)
+    assert [(t.id, t.kwargs["query"]) for t in got] == [(3, Ref(1))]
+    done = planner.parse_step(_response('{"thought": "t", "action": {"tool": "finish", "args": {"answer": "4 (four)"}}}'), ctx)
+    assert done == Finish("4 (four)", "t")
+    final = planner.step_request(PlanContext("q", TOOLS, final=True)).response_format["json_schema"]["schema"]
+    assert len(final["properties"]["action"]["anyOf"]) == 1  # only finish
+
+
+def test_parallel_uses_native_tool_calls_or_the_emulated_batch():
+    ctx = PlanContext("q", TOOLS, next_id=1)
+    planner = ParallelPlanner()
+    request = planner.step_request(ctx)
+    assert request.tools and request.response_format  # native offered, emulation ready
+    native = planner.parse_step(_response([ToolCall(id="a", name="search", arguments='{"query": "x"}'),
+                                           ToolCall(id="b", name="calculator", arguments='{"expression": "1+1"}')]), ctx)
+    assert [(t.id, t.tool) for t in native] == [(1, "search"), (2, "calculator")]
+    emulated = planner.parse_step(_response('{"calls": [{"tool": "search", "args": {"query": "y"}}]}'), ctx)
+    assert [(t.id, t.kwargs) for t in emulated] == [(1, {"query": "y"})]
+    assert planner.parse_step(_response('{"answer": "done"}'), ctx) == Finish("done")
+    assert ParallelPlanner(native=True).parse_step(_response("plain text answer"), ctx) == Finish("plain text answer")
