@@ -15,6 +15,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import pydantic_core
+
 from orchestra.errors import PlanError
 from orchestra.plan import Task
 from orchestra.planning import PlanContext
@@ -75,8 +77,13 @@ def json_response_format(name: str, schema: Mapping[str, Any]) -> dict[str, Any]
     return {"type": "json_schema", "json_schema": {"name": name, "schema": dict(schema), "strict": True}}
 
 
-def parse_json(text: str, what: str) -> Any:
+def parse_json(text: str, what: str, *, partial: bool = False) -> Any:
     """Parse a JSON answer, tolerating a Markdown code fence around it.
+
+    Args:
+        text: the model's answer.
+        what: what it should be, for the error message.
+        partial: accept JSON cut off at ``max_tokens`` (a trailing string is kept as written).
 
     Raises:
         PlanError: not JSON; the message says where, as repair feedback.
@@ -88,6 +95,11 @@ def parse_json(text: str, what: str) -> Any:
     try:
         return json.loads(body)
     except json.JSONDecodeError as exc:
+        if partial:
+            try:
+                return pydantic_core.from_json(body, allow_partial="trailing-strings")
+            except ValueError:
+                pass
         raise PlanError(f"the {what} is not valid JSON ({exc.msg} at character {exc.pos}); answer with JSON only") from None
 
 

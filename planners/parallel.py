@@ -30,11 +30,16 @@ _EMULATED = """
 Answer with JSON: {"calls": [{"tool": "<name>", "args": {...}}, ...]} or {"answer": "<final answer>"}."""
 
 
-def batch_schema(tools: list, *, max_calls: int = 8, final: bool = False) -> dict[str, Any]:
+def batch_schema(
+    tools: list, *, max_calls: int = 8, final: bool = False, max_answer_chars: int | None = None
+) -> dict[str, Any]:
     """``{"calls": [...]}`` (1..max_calls) or ``{"answer": ...}``; only the answer when ``final``."""
+    text: dict[str, Any] = {"type": "string"}
+    if max_answer_chars is not None:
+        text["maxLength"] = max_answer_chars
     answer = {
         "type": "object",
-        "properties": {"answer": {"type": "string"}},
+        "properties": {"answer": text},
         "required": ["answer"],
         "additionalProperties": False,
     }
@@ -59,18 +64,22 @@ class ParallelPlanner:
         max_calls: most calls in one batch (emulated mode).
         max_tokens: most tokens per turn.
         temperature: sampling temperature.
+        max_answer_chars: longest emulated answer (a weak model that repeats itself must stop).
     """
 
     native: bool | None = None
     max_calls: int = 8
     max_tokens: int = 384
     temperature: float | None = 0.0
+    max_answer_chars: int | None = 500
 
     def step_request(self, context: PlanContext) -> ChatRequest:
         """The request for the next batch (no tools offered in the final turn)."""
         emulate = self.native is not True
         system = _SYSTEM.format(tools=tool_lines(context.tools), emulated=_EMULATED if emulate else "")
-        schema = batch_schema(context.tools, max_calls=self.max_calls, final=context.final)
+        schema = batch_schema(
+            context.tools, max_calls=self.max_calls, final=context.final, max_answer_chars=self.max_answer_chars
+        )
         offer_tools = self.native is not False and not context.final
         return ChatRequest(
             messages=[Message(role="system", content=system), Message(role="user", content=turn_prompt(context))],
@@ -95,7 +104,7 @@ class ParallelPlanner:
         text = response.text
         if self.native is True or not text.strip().startswith(("{", "```")):
             return Finish(text.strip())
-        obj = parse_json(text, "batch")
+        obj = parse_json(text, "batch", partial=True)  # an answer cut at max_tokens is kept
         if isinstance(obj, dict) and obj.get("calls"):
             if not isinstance(obj["calls"], list):
                 raise PlanError('"calls" must be a list of {"tool": ..., "args": {...}}')

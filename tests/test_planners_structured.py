@@ -131,3 +131,11 @@ def test_parallel_uses_native_tool_calls_or_the_emulated_batch():
     assert [(t.id, t.kwargs) for t in emulated] == [(1, {"query": "y"})]
     assert planner.parse_step(_response('{"answer": "done"}'), ctx) == Finish("done")
     assert ParallelPlanner(native=True).parse_step(_response("plain text answer"), ctx) == Finish("plain text answer")
+
+
+def test_parallel_keeps_an_emulated_answer_cut_at_max_tokens():
+    ctx = PlanContext("q", TOOLS)
+    planner = ParallelPlanner(native=False)
+    assert planner.parse_step(_response('{"answer": "The Nile (6,650 km) is lo'), ctx) == Finish("The Nile (6,650 km) is lo")
+    schema = planner.step_request(PlanContext("q", TOOLS, final=True)).response_format["json_schema"]["schema"]
+    assert schema["properties"]["answer"]["maxLength"] == 500 and planner.step_request(ctx).tools is None

@@ -135,8 +135,14 @@ async def run(
     async with anyio.create_task_group() as group:
         group.start_soon(drive)
         async with receive:
-            async for result in receive:
-                yield result
+            try:
+                async for result in receive:
+                    yield result
+            except GeneratorExit:
+                # The caller left the loop (aclose): stop the workers. Rows already journaled stay
+                # done; the rest are sent by the next run.
+                group.cancel_scope.cancel()
+                return
 
 
 def run_sync(

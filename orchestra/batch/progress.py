@@ -52,7 +52,7 @@ class RateMeter:
             samples.append((now, value))
         else:
             samples[-1] = (samples[-1][0], value)
-        while len(samples) > 2 and now - samples[1][0] >= self.horizon:
+        while len(samples) > 2 and now - samples[0][0] > self.horizon:
             samples.popleft()
         start, first = samples[0]
         if now - start < 0.5:

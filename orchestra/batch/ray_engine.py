@@ -382,7 +382,7 @@ def _add(total: dict[str, Any], part: dict[str, Any]) -> None:
             total[key] = value
 
 
-def _combine(parts: list[dict[str, Any]], output: Path, wall: float, **where: Any) -> dict[str, Any]:
+def _combine(parts: list[dict[str, Any]], merged: Path, wall: float, **where: Any) -> dict[str, Any]:
     total: dict[str, Any] = {}
     for part in parts:
         part.pop("shard", None)
@@ -390,7 +390,7 @@ def _combine(parts: list[dict[str, Any]], output: Path, wall: float, **where: An
         part.pop("wall_seconds", None)
         _add(total, part)
     ok = failed = 0
-    for _, _, row in iter_journal(output):
+    for _, _, row in iter_journal(merged):
         if row.get("error"):
             failed += 1
         else:

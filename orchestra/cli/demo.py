@@ -28,8 +28,11 @@ from orchestra.trace import Trace
 
 __all__ = ["FALLBACK_PLAN", "QUESTION", "demo", "overlap_line", "planner_speed_line"]
 
-QUESTION = "Which is higher, Mount Everest or K2?"
-FALLBACK_PLAN = [Task(1, "search", kwargs={"query": "Mount Everest"}), Task(2, "search", kwargs={"query": "K2"})]
+QUESTION = "Which is taller, the Eiffel Tower or the Statue of Liberty?"
+FALLBACK_PLAN = [
+    Task(1, "search", kwargs={"query": "Eiffel Tower"}),
+    Task(2, "search", kwargs={"query": "Statue of Liberty"}),
+]
 """Run (and labelled as not the model's) only when the model's plan stays invalid after repair."""
 
 
@@ -84,7 +87,7 @@ def overlap_line(trace: Trace) -> str:
 
 
 def demo(
-    latency: Annotated[float, typer.Option(min=0.0, help="Simulated seconds per search call.")] = 1.0,
+    latency: Annotated[float, typer.Option(min=0.0, help="Simulated seconds per search call.")] = 2.0,
 ) -> None:
     """Answer a two-lookup question with tools on the embedded model (no API key, no config)."""
     console = Console()

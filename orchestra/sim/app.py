@@ -19,6 +19,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -37,12 +38,22 @@ from orchestra.sim.latency import LatencyModel
 from orchestra.sim.ratelimit import LimitDecision, SimRateLimiter
 from orchestra.sim.stats import SimStats
 from orchestra.sim.streaming import sse_batches
-from orchestra.sim.wire import BadRequest, SimRequest, completion_body, error_body, models_body, parse_chat_request
+from orchestra.sim.wire import (
+    DONE_EVENT,
+    BadRequest,
+    SimRequest,
+    completion_body,
+    error_body,
+    models_body,
+    parse_chat_request,
+)
 
 __all__ = ["SimulatedDrop", "Simulator", "create_app"]
 
 _JSON = (b"content-type", b"application/json")
 _SSE = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+_BROKEN_EVENT = b'data: {"id": "chatcmpl-sim", "choices": [{\n\n'  # an SSE event that is not JSON
+_WATCH_AFTER = 1.0  # seconds: shorter latency waits do not watch for client disconnects
 _5XX_MESSAGES = {
     500: "The server had an error while processing your request. Sorry about that!",
     502: "Bad gateway.",
@@ -86,12 +97,22 @@ class Simulator:
         for scope in list(self._waits):
             scope.cancel()
 
+    @property
+    def waiting(self) -> int:
+        """Latency waits, streams and hangs in progress."""
+        return len(self._waits)
+
     def next_id(self) -> str:
         """A fresh completion id."""
         return f"chatcmpl-sim{next(self._ids)}"
 
-    async def run_while_connected(self, receive: Receive, work: Callable[[], Awaitable[None]]) -> bool:
-        """Run ``work`` unless the client disconnects or the server closes first.
+    async def run_while_connected(
+        self, receive: Receive, work: Callable[[], Awaitable[None]], *, watch: bool = True
+    ) -> bool:
+        """Run ``work`` unless the server closes first or (with ``watch``) the client disconnects.
+
+        Watching costs a task per request (~0.1 ms), so short waits skip it: a client that
+        leaves during a sub-second wait only costs the server that wait.
 
         Returns:
             True if ``work`` completed.
@@ -102,7 +123,8 @@ class Simulator:
         async with anyio.create_task_group() as tg:
             self._waits.add(tg.cancel_scope)
             try:
-                tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
+                if watch:
+                    tg.start_soon(_cancel_on_disconnect, receive, tg.cancel_scope)
                 await work()
                 done = True
             finally:
@@ -110,11 +132,16 @@ class Simulator:
                 tg.cancel_scope.cancel()
         return done
 
-    async def pause(self, receive: Receive, seconds: float) -> bool:
-        """Wait ``seconds``; False if the client left or the server is closing meanwhile."""
+    async def pause(self, receive: Receive, seconds: float, *, watch: bool | None = None) -> bool:
+        """Wait ``seconds``; False if the client left or the server is closing meanwhile.
+
+        Args:
+            watch: watch for a disconnect; by default only for waits of a second or more.
+        """
         if seconds <= 0:
             return not self.closing
-        return await self.run_while_connected(receive, lambda: self.clock.sleep(seconds))
+        watch = seconds >= _WATCH_AFTER if watch is None else watch
+        return await self.run_while_connected(receive, lambda: self.clock.sleep(seconds), watch=watch)
 
 
 async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
@@ -123,13 +150,23 @@ async def _cancel_on_disconnect(receive: Receive, scope: anyio.CancelScope) -> N
     scope.cancel()
 
 
-async def _send_json(send: Send, status: int, payload: Any, headers: dict[str, str], raw: bytes | None = None) -> None:
+async def _send_json(
+    send: Send, status: int, payload: Any, headers: dict[str, str], raw: bytes | None = None
+) -> None:
     body = raw if raw is not None else json.dumps(payload, separators=(",", ":")).encode()
-    await send({"type": "http.response.start", "status": status, "headers": _headers(headers, _JSON, length=len(body))})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": _headers(headers, _JSON, length=len(body)),
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
-def _headers(headers: dict[str, str], *fixed: tuple[bytes, bytes], length: int | None = None) -> list[tuple[bytes, bytes]]:
+def _headers(
+    headers: dict[str, str], *fixed: tuple[bytes, bytes], length: int | None = None
+) -> list[tuple[bytes, bytes]]:
     out = list(fixed) + [(k.encode(), v.encode()) for k, v in headers.items()]
     if length is not None:
         out.append((b"content-length", str(length).encode()))
@@ -142,6 +179,19 @@ def _retry_headers(headers: dict[str, str], seconds: float) -> dict[str, str]:
         "retry-after": str(max(1, math.ceil(seconds))),
         "retry-after-ms": str(max(1, math.ceil(seconds * 1000))),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What an admitted request is answered with."""
+
+    request: SimRequest
+    replies: list[Reply]
+    fault: Fault
+    decision: LimitDecision
+
+    def parts(self) -> tuple[SimRequest, list[Reply], Fault, LimitDecision]:
+        return self.request, self.replies, self.fault, self.decision
 
 
 class ChatCompletions:
@@ -157,7 +207,7 @@ class ChatCompletions:
             request = parse_chat_request(await Request(scope, receive).body(), sim.config.models[0])
         except BadRequest as exc:
             stats.bad_requests += 1
-            await _send_json(send, 400, error_body(exc.message, "invalid_request_error", None, exc.param), {})
+            await self._bad_request(send, exc)
             return
         stats.model(request.model).requests += 1
         fault = sim.faults.draw()
@@ -168,84 +218,101 @@ class ChatCompletions:
         decision = sim.limiter.admit(request.prompt_tokens + request.n * reserved, request.model)
         if not decision.allowed:
             stats.rate_limited += 1
-            await self._rate_limited(send, decision.headers, decision.message, decision.limit_type, decision.retry_after)
+            await self._rate_limited(
+                send, decision.headers, decision.message, decision.limit_type, decision.retry_after
+            )
             return
         if fault is Fault.ERROR:
             stats.errors_5xx += 1
             status = sim.faults.error_status()
-            await _send_json(send, status, error_body(_5XX_MESSAGES[status], "server_error"), decision.headers)
+            await _send_json(
+                send, status, error_body(_5XX_MESSAGES[status], "server_error"), decision.headers
+            )
             return
         if fault is Fault.HANG:
             stats.hangs += 1
-            if not await sim.pause(receive, sim.config.hang_seconds):
+            if not await sim.pause(receive, sim.config.hang_seconds, watch=True):
                 await self._gone(send)
                 return
         try:
             replies = sim.content.replies(request)
         except BadRequest as exc:
-            stats.bad_requests += 1
-            await _send_json(send, 400, error_body(exc.message, "invalid_request_error", None, exc.param), {})
+            if fault is not Fault.HANG:  # a hung request is already counted once, as a hang
+                stats.bad_requests += 1
+            await self._bad_request(send, exc)
             return
-        answer = self._stream if request.stream else self._whole
-        await answer(receive, send, request, replies, fault, decision)
+        respond = self._stream if request.stream else self._whole
+        await respond(receive, send, _Answer(request, replies, fault, decision))
 
     async def _burst(self, send: Send, request: SimRequest) -> None:
         stats = self.sim.stats
         stats.rate_limited += 1
         stats.bursts_429 += 1
         message = f"Rate limit reached for {request.model} in organization org-sim on requests per min (RPM). Please try again later."
-        await self._rate_limited(send, self.sim.limiter.headers(), message, "requests", self.sim.config.burst_retry_seconds)
+        await self._rate_limited(
+            send, self.sim.limiter.headers(), message, "requests", self.sim.config.burst_retry_seconds
+        )
 
-    async def _rate_limited(self, send: Send, headers: dict[str, str], message: str, kind: str | None, wait: float) -> None:
+    async def _rate_limited(
+        self, send: Send, headers: dict[str, str], message: str, kind: str | None, wait: float
+    ) -> None:
         body = error_body(message, kind or "requests", "rate_limit_exceeded")
         await _send_json(send, 429, body, _retry_headers(headers, wait))
 
+    async def _bad_request(self, send: Send, exc: BadRequest) -> None:
+        body = error_body(exc.message, "invalid_request_error", None, exc.param)
+        await _send_json(send, 400, body, self.sim.limiter.headers())
+
     async def _gone(self, send: Send) -> None:
         # The client left (the send is a no-op then) or the server is shutting down: say so.
-        await _send_json(send, 503, error_body("The simulator is shutting down.", "server_error"), {})
+        body = error_body("The simulator is shutting down.", "server_error")
+        await _send_json(send, 503, body, self.sim.limiter.headers())
 
-    def _count(self, fault: Fault, request: SimRequest, replies: list[Reply], decision: LimitDecision) -> None:
-        stats = self.sim.stats
+    def _count(self, answer: _Answer) -> None:
+        stats, request, fault = self.sim.stats, answer.request, answer.fault
         if fault is Fault.NONE:
-            stats.record_ok(request.model, decision.at, request.prompt_tokens, sum(r.tokens for r in replies))
+            completion = sum(r.tokens for r in answer.replies)
+            stats.record_ok(request.model, answer.decision.at, request.prompt_tokens, completion)
         elif fault is Fault.DROP:
             stats.drops += 1
         elif fault is Fault.MALFORMED:
             stats.malformed += 1
 
-    async def _whole(
-        self, receive: Receive, send: Send, request: SimRequest, replies: list[Reply], fault: Fault, decision: LimitDecision
-    ) -> None:
-        sim = self.sim
+    async def _whole(self, receive: Receive, send: Send, answer: _Answer) -> None:
+        sim, request, replies, fault, decision = self.sim, *answer.parts()
         pace = sim.latency.pace(request.model)
         if not await sim.pause(receive, pace.total(max(r.tokens for r in replies))):
             await self._gone(send)
             return
-        self._count(fault, request, replies, decision)
-        body = json.dumps(completion_body(sim.next_id(), int(time.time()), request, replies), separators=(",", ":")).encode()
+        self._count(answer)
+        body = json.dumps(
+            completion_body(sim.next_id(), int(time.time()), request, replies), separators=(",", ":")
+        ).encode()
         if fault is Fault.MALFORMED:
             await _send_json(send, 200, None, decision.headers, raw=body[: len(body) // 2])
         elif fault is Fault.DROP:
             start = _headers(decision.headers, _JSON, length=len(body))
             await send({"type": "http.response.start", "status": 200, "headers": start})
             await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
-            raise SimulatedDrop("simulated drop: peer closed connection without sending complete message body")
+            raise SimulatedDrop(
+                "simulated drop: peer closed connection without sending complete message body"
+            )
         else:
             await _send_json(send, 200, None, decision.headers, raw=body)
 
-    async def _stream(
-        self, receive: Receive, send: Send, request: SimRequest, replies: list[Reply], fault: Fault, decision: LimitDecision
-    ) -> None:
-        sim = self.sim
-        self._count(fault, request, replies, decision)
+    async def _stream(self, receive: Receive, send: Send, answer: _Answer) -> None:
+        sim, request, replies, fault, decision = self.sim, *answer.parts()
+        self._count(answer)
         ident, created = sim.next_id(), int(time.time())
         batches = sse_batches(ident, created, request, replies, sim.latency.pace(request.model))
         if fault is Fault.MALFORMED:
-            batches = [(batches[0][0], b'data: {"id": "' + ident.encode() + b'", "choices": [{\n\n' + b"data: [DONE]\n\n")]
+            batches = [(batches[0][0], _BROKEN_EVENT + DONE_EVENT)]
         elif fault is Fault.DROP:
             cut = len(batches) // 2
             batches = batches[:cut] if cut else [(batches[0][0], batches[0][1][: len(batches[0][1]) // 2])]
-        await send({"type": "http.response.start", "status": 200, "headers": _headers(decision.headers, *_SSE)})
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": _headers(decision.headers, *_SSE)}
+        )
         started = sim.clock.now()
 
         async def write() -> None:
@@ -256,7 +323,7 @@ class ChatCompletions:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
 
         if batches[-1][0] > 0:
-            finished = await sim.run_while_connected(receive, write)
+            finished = await sim.run_while_connected(receive, write, watch=batches[-1][0] >= _WATCH_AFTER)
         else:  # nothing to wait for: skip the disconnect watcher (zero-latency runs of 100,000 rows)
             await write()
             finished = True
@@ -292,7 +359,9 @@ def create_app(config: SimConfig | None = None, *, clock: Clock | None = None) -
             try:
                 out["max_in_window"] = sim.stats.max_in_window(float(window))
             except ValueError:
-                return JSONResponse(error_body("'window' must be a number of seconds", "invalid_request_error"), 400)
+                return JSONResponse(
+                    error_body("'window' must be a number of seconds", "invalid_request_error"), 400
+                )
         return JSONResponse(out)
 
     async def health(request: Request) -> JSONResponse:

@@ -36,7 +36,8 @@ class SimConfig(BaseModel):
         default=0.0, ge=0.0, description="Generation speed after the first token; 0 = infinite."
     )
     model_latency: dict[str, ModelLatency] = Field(
-        default_factory=dict, description="Per-model latency, overriding ttft/tokens_per_second for that model."
+        default_factory=dict,
+        description="Per-model latency, overriding ttft/tokens_per_second for that model.",
     )
 
     # -- content ---------------------------------------------------------------------------------
@@ -60,22 +61,30 @@ class SimConfig(BaseModel):
 
     # -- rate limits -----------------------------------------------------------------------------
     rpm: int | None = Field(default=None, ge=1, description="Requests per window (token bucket capacity).")
-    tpm: int | None = Field(default=None, ge=1, description="Tokens per window (prompt + max_tokens debited).")
+    tpm: int | None = Field(
+        default=None, ge=1, description="Tokens per window (prompt + max_tokens debited)."
+    )
     window_seconds: float = Field(default=60.0, gt=0.0, description="The limit window (60 s like OpenAI).")
 
     # -- faults ----------------------------------------------------------------------------------
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Share of 500/502/503 answers.")
-    hang_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Share of requests held for hang_seconds.")
+    hang_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Share of requests held for hang_seconds."
+    )
     hang_seconds: float = Field(default=3600.0, ge=0.0, description="How long a hung request is held.")
     drop_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Share of connections closed mid-body.")
-    malformed_rate: float = Field(default=0.0, ge=0.0, le=1.0, description="Share of 200s with an invalid body.")
+    malformed_rate: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Share of 200s with an invalid body."
+    )
     burst_429_rate: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Share of 429s sent even under the limit (429 bursts)."
     )
     burst_retry_seconds: float = Field(
         default=0.2, ge=0.0, description="retry-after of a burst 429 (a real limit's 429 computes its own)."
     )
-    seed: int | None = Field(default=None, description="Seed of the fault and content generators; None = random.")
+    seed: int | None = Field(
+        default=None, description="Seed of the fault and content generators; None = random."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SimConfig:
@@ -83,7 +92,9 @@ class SimConfig(BaseModel):
             raise ValueError("content='script' needs a script file")
         total = self.fault_rate_total
         if total > 1.0 + 1e-9:
-            raise ValueError(f"fault rates add up to {total:g}; they are exclusive outcomes and must sum to <= 1")
+            raise ValueError(
+                f"fault rates add up to {total:g}; they are exclusive outcomes and must sum to <= 1"
+            )
         return self
 
     @property

@@ -14,8 +14,8 @@ Script files are JSONL. Each line is one of::
 Matching lines are tried first, in file order (first match wins); requests that match none get
 the next unconditional line. A ``once`` line is used up by the first request it answers, so
 several ``once`` lines with the same ``match`` script a multi-turn conversation in order (a ReAct
-run's turns, a planner then its joiner) whatever the prompt format. Tool calls let planners that use native function calling (the
-"parallel" strategy of DESIGN.md) run against the simulator.
+run's turns, a planner then its joiner) whatever the prompt format. Tool calls let planners that
+use native function calling (the "parallel" strategy of DESIGN.md) run against the simulator.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from orchestra.errors import ConfigError
 from orchestra.sim.config import SimConfig
 from orchestra.sim.wire import BadRequest, SimRequest, count_tokens
 
-__all__ = ["Reply", "ScriptLine", "load_script", "ContentSource", "VOCABULARY"]
+__all__ = ["VOCABULARY", "ContentSource", "Reply", "ScriptLine", "load_script"]
 
 # Generated answers are drawn from this list: plain words, so whitespace tokenisation is exact.
 VOCABULARY = tuple(
@@ -112,7 +112,10 @@ def _script_line(text: str, line: int) -> ScriptLine:
     if not isinstance(once, bool):
         raise ValueError("'once' must be true or false")
     return ScriptLine(
-        line=line, match=match, content=content, tool_calls=tuple(_tool_call(c, line, i) for i, c in enumerate(calls)),
+        line=line,
+        match=match,
+        content=content,
+        tool_calls=tuple(_tool_call(c, line, i) for i, c in enumerate(calls)),
         once=once,
     )
 

@@ -105,7 +105,12 @@ class SimProcess:
         self._stderr = tempfile.TemporaryFile()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self._proc = subprocess.Popen(
-            self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, bufsize=0, env=env
+            self.command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            bufsize=0,
+            env=env,
         )
         weakref.finalize(self, _reap, self._proc)
         try:
@@ -124,7 +129,9 @@ class SimProcess:
         while b"\n" not in buffer:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise OrchestraError(f"simulator did not start within {self.startup_timeout:g} s{self._stderr_tail()}")
+                raise OrchestraError(
+                    f"simulator did not start within {self.startup_timeout:g} s{self._stderr_tail()}"
+                )
             ready, _, _ = select.select([fd], [], [], remaining)
             if ready:
                 chunk = os.read(fd, 65536)

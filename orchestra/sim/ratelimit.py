@@ -131,7 +131,10 @@ class SimRateLimiter:
         """Admit and debit one request costing ``tokens`` tokens, or say why and for how long not."""
         at = self._clock.now()
         refusals: list[tuple[LimitType, float, TokenBucket, float]] = []
-        for kind, bucket, amount in (("requests", self._requests, 1.0), ("tokens", self._tokens, float(tokens))):
+        for kind, bucket, amount in (
+            ("requests", self._requests, 1.0),
+            ("tokens", self._tokens, float(tokens)),
+        ):
             if bucket is not None:
                 wait = bucket.wait_for(amount)
                 if wait > 0:

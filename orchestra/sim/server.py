@@ -27,6 +27,7 @@ __all__ = ["SimHandle", "serve_sim"]
 # Seconds uvicorn waits for in-flight responses at shutdown before cancelling them; the app's own
 # close() already ends hangs and latency waits, so this only bounds a client that stops reading.
 _GRACEFUL_SHUTDOWN = 2.0
+_KEEP_ALIVE = 75.0
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class SimHandle:
         port: the bound port.
         app: the ASGI app.
         stats: what it served so far (live).
+        server: the uvicorn server running it.
     """
 
     url: str
@@ -140,16 +142,21 @@ async def serve_sim(
             proxy_headers=False,
             server_header=False,
             timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN,
+            # Keep idle connections past a 60 s limit window: a client paused by a 429 must not
+            # find its pooled connection closed under it (uvicorn's default is 5 s).
+            timeout_keep_alive=_KEEP_ALIVE,
         )
     )
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{real_port}"
-    handle = SimHandle(url=f"{base}/v1", base=base, port=real_port, app=app, stats=app.state.stats, server=server)
+    handle = SimHandle(
+        url=f"{base}/v1", base=base, port=real_port, app=app, stats=app.state.stats, server=server
+    )
     async with anyio.create_task_group() as tg:
         tg.start_soon(server.serve, [sock])
         try:
             with anyio.fail_after(startup_timeout):
-                while not server.started:
+                while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
                     await anyio.sleep(0.002)
             yield handle
         finally:

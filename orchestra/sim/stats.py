@@ -97,6 +97,8 @@ class SimStats:
     def from_dict(cls, data: dict[str, Any]) -> SimStats:
         """Rebuild stats from :meth:`to_dict` output (e.g. fetched from a simulator subprocess)."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known["per_model"] = {name: ModelStats(**counts) for name, counts in data.get("per_model", {}).items()}
+        known["per_model"] = {
+            name: ModelStats(**counts) for name, counts in data.get("per_model", {}).items()
+        }
         known["accepted_times"] = list(data.get("accepted_times", []))
         return cls(**known)

@@ -41,9 +41,16 @@ def sse_batches(
         ]
         events = [chunk_event(ident, created, request, [c]) for c in choices]
         batches.append((pace.token_time(k), b"".join(events)))
-    tail = [chunk_event(ident, created, request, [delta_choice(i, {}, r.finish_reason)]) for i, r in enumerate(replies)]
+    tail = [
+        chunk_event(ident, created, request, [delta_choice(i, {}, r.finish_reason)])
+        for i, r in enumerate(replies)
+    ]
     if request.include_usage:
-        tail.append(chunk_event(ident, created, request, [], usage=(request.prompt_tokens, sum(r.tokens for r in replies))))
+        tail.append(
+            chunk_event(
+                ident, created, request, [], usage=(request.prompt_tokens, sum(r.tokens for r in replies))
+            )
+        )
     tail.append(DONE_EVENT)
     last_time, last = batches[-1]
     batches[-1] = (last_time, last + b"".join(tail))

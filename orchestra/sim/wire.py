@@ -35,7 +35,7 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
-class BadRequest(Exception):  # noqa: N818 - named for the HTTP status it becomes
+class BadRequest(Exception):
     """A request the simulator answers with 400 ``invalid_request_error``."""
 
     def __init__(self, message: str, param: str | None = None) -> None:
@@ -62,7 +62,9 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+        return " ".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+        )
     return ""
 
 
@@ -70,7 +72,12 @@ def _int_param(body: dict[str, Any], name: str, low: int, high: int | None = Non
     value = body.get(name)
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < low or (high is not None and value > high):
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < low
+        or (high is not None and value > high)
+    ):
         bound = f"between {low} and {high}" if high is not None else f">= {low}"
         raise BadRequest(f"'{name}' must be an integer {bound}, got {value!r}", name)
     return value
@@ -92,7 +99,9 @@ def parse_chat_request(raw: bytes, default_model: str) -> SimRequest:
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
         raise BadRequest("'messages' must be a non-empty array of message objects.", "messages")
     texts = [_text_of(m.get("content")) for m in messages]
-    last_user = next((t for m, t in zip(reversed(messages), reversed(texts)) if m.get("role") == "user"), "")
+    last_user = next(
+        (t for m, t in zip(reversed(messages), reversed(texts), strict=True) if m.get("role") == "user"), ""
+    )
     n = _int_param(body, "n", 1, _MAX_N) or 1
     max_tokens = _int_param(body, "max_completion_tokens", 0)
     if max_tokens is None:
@@ -118,16 +127,16 @@ def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     }
 
 
-def completion_body(
-    ident: str, created: int, request: SimRequest, replies: list[Reply]
-) -> dict[str, Any]:
+def completion_body(ident: str, created: int, request: SimRequest, replies: list[Reply]) -> dict[str, Any]:
     """A whole ``chat.completion`` object."""
     choices = []
     for index, reply in enumerate(replies):
         message: dict[str, Any] = {"role": "assistant", "content": reply.text, "refusal": None}
         if reply.tool_calls:
             message["tool_calls"] = list(reply.tool_calls)
-        choices.append({"index": index, "message": message, "logprobs": None, "finish_reason": reply.finish_reason})
+        choices.append(
+            {"index": index, "message": message, "logprobs": None, "finish_reason": reply.finish_reason}
+        )
     return {
         "id": ident,
         "object": "chat.completion",
