@@ -27,7 +27,10 @@ RPM, WINDOW = 40, 1.0
 
 
 def write_input(path: Path) -> None:
-    lines = [json.dumps({"id": f"q{i}", "prompt": f"What is {i} + {i}?", "params": {"max_tokens": 8}}) for i in range(60)]
+    lines = [
+        json.dumps({"id": f"q{i}", "prompt": f"What is {i} + {i}?", "params": {"max_tokens": 8}})
+        for i in range(60)
+    ]
     lines.insert(6, '{"id": "oops", "prompt": ')  # line 7: cut short
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -41,7 +44,9 @@ async def main() -> None:
         spec = EndpointSpec(name="sim", base_url=sim.url, model="sim-model", rpm=RPM, window=WINDOW)
         async with connect([spec]) as conn:
             first = 0
-            async with aclosing(orchestra.batch.run(requests, endpoints=conn.pools, output=output)) as results:
+            async with aclosing(
+                orchestra.batch.run(requests, endpoints=conn.pools, output=output)
+            ) as results:
                 async for _ in results:
                     first += 1
                     if first == 20:
@@ -55,10 +60,14 @@ async def main() -> None:
     rows = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
     ids = [row["custom_id"] for row in rows]
     errors = [row["error"] for row in rows if row["error"]]
-    print(f"output: {len(rows)} rows, {len(set(ids))} distinct ids, {len(rows) - len(errors)} ok, {len(errors)} error")
+    print(
+        f"output: {len(rows)} rows, {len(set(ids))} distinct ids, {len(rows) - len(errors)} ok, {len(errors)} error"
+    )
     for error in errors:
         print(f"  error: {error['code']}: {error['message'][:60]}")
-    answer = next(row for row in rows if row["custom_id"] == "q3")["response"]["body"]["choices"][0]["message"]["content"]
+    answer = next(row for row in rows if row["custom_id"] == "q3")["response"]["body"]["choices"][0][
+        "message"
+    ]["content"]
     print(f"q3 -> {answer!r}")
     print(f"files in {folder}")
 

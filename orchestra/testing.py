@@ -10,7 +10,6 @@ openai-agents' ``ScriptedModel``).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Union
 
 import anyio
 
@@ -19,7 +18,7 @@ from orchestra.clock import FakeClock
 
 __all__ = ["FakeClock", "FunctionModel", "ScriptedModel", "Step", "response_of"]
 
-Step = Union[str, ChatResponse, BaseException, list[ToolCall]]
+Step = str | ChatResponse | BaseException | list[ToolCall]
 """A scripted answer: text, a whole response, tool calls, or an exception to raise."""
 
 
@@ -108,7 +107,7 @@ class ScriptedModel:
         return None
 
 
-Handler = Callable[[ChatRequest], Union[Step, Awaitable[Step]]]
+Handler = Callable[[ChatRequest], Step | Awaitable[Step]]
 
 
 class FunctionModel:

@@ -43,17 +43,41 @@ def _ids(path: Path) -> list[str]:
 def test_run_writes_output_summary_and_exit_code(sim: SimProcess, tmp_path: Path) -> None:
     _rows(tmp_path / "in.jsonl", 32, bad=(3, 17))
     out = tmp_path / "out.jsonl"
-    result = CliRunner().invoke(app, ["run", str(tmp_path / "in.jsonl"), "-o", str(out), "--endpoint", sim.url, "--model", "m"])
+    result = CliRunner().invoke(
+        app, ["run", str(tmp_path / "in.jsonl"), "-o", str(out), "--endpoint", sim.url, "--model", "m"]
+    )
     assert result.exit_code == 1, result.output  # finished, but two rows failed
-    assert sorted(_ids(out)) == sorted([f"r{i}" for i in range(32) if i not in (3, 17)] + ["line-4", "line-18"])
+    assert sorted(_ids(out)) == sorted(
+        [f"r{i}" for i in range(32) if i not in (3, 17)] + ["line-4", "line-18"]
+    )
     summary = json.loads((tmp_path / "out.summary.json").read_text())
-    assert summary["rows"] == {"input": 32, "ok": 30, "failed": 2, "invalid": 2, "unroutable": 0, "duplicates": 0}
+    assert summary["rows"] == {
+        "input": 32,
+        "ok": 30,
+        "failed": 2,
+        "invalid": 2,
+        "unroutable": 0,
+        "duplicates": 0,
+    }
     assert summary["endpoints"][sim.url]["rows_ok"] == 30 and summary["tokens"]["completion"] == 30 * 4
     assert "rows ok 30" in result.output and "summary:" in result.output
     # Run again: nothing left to send, the output is unchanged.
     before = out.read_bytes()
     again = CliRunner().invoke(
-        app, ["run", str(tmp_path / "in.jsonl"), "-o", str(out), "-e", sim.url, "-m", "m", "--quiet", "--summary", str(tmp_path / "s2.json")]
+        app,
+        [
+            "run",
+            str(tmp_path / "in.jsonl"),
+            "-o",
+            str(out),
+            "-e",
+            sim.url,
+            "-m",
+            "m",
+            "--quiet",
+            "--summary",
+            str(tmp_path / "s2.json"),
+        ],
     )
     assert again.exit_code == 1 and again.output == ""
     assert out.read_bytes() == before
@@ -63,34 +87,56 @@ def test_run_writes_output_summary_and_exit_code(sim: SimProcess, tmp_path: Path
 def test_endpoints_file_routes_by_model_and_reports_limits(sim: SimProcess, tmp_path: Path) -> None:
     (tmp_path / "endpoints.toml").write_text(
         f'[[endpoints]]\nname = "a"\nbase_url = "{sim.url}"\nmodel = "alpha"\nrpm = 250\nwindow = 1.0\n'
-        f'input_price = 1.0\noutput_price = 2.0\n\n'
+        f"input_price = 1.0\noutput_price = 2.0\n\n"
         f'[[endpoints]]\nname = "b"\nbase_url = "{sim.url}"\nmodel = "beta"\nmax_concurrency = 4\n',
         encoding="utf-8",
     )
     rows = [{"id": f"a{i}", "prompt": "x", "model": "alpha"} for i in range(10)]
-    rows += [{"id": f"b{i}", "prompt": "y", "model": "beta"} for i in range(5)] + [{"id": "g", "prompt": "z", "model": "gamma"}]
+    rows += [{"id": f"b{i}", "prompt": "y", "model": "beta"} for i in range(5)] + [
+        {"id": "g", "prompt": "z", "model": "gamma"}
+    ]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "out.jsonl"
-    args = ["run", str(tmp_path / "in.jsonl"), "-o", str(out), "--endpoints", str(tmp_path / "endpoints.toml"), "-q"]
+    args = [
+        "run",
+        str(tmp_path / "in.jsonl"),
+        "-o",
+        str(out),
+        "--endpoints",
+        str(tmp_path / "endpoints.toml"),
+        "-q",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1, result.output
     rows_out = {json.loads(line)["custom_id"]: json.loads(line) for line in out.read_text().splitlines()}
     assert rows_out["g"]["error"]["code"] == "no_endpoint"
-    assert rows_out["a0"]["response"]["body"]["model"] == "alpha" and rows_out["b0"]["response"]["body"]["model"] == "beta"
+    assert (
+        rows_out["a0"]["response"]["body"]["model"] == "alpha"
+        and rows_out["b0"]["response"]["body"]["model"] == "beta"
+    )
     summary = json.loads((tmp_path / "out.summary.json").read_text())
     assert summary["endpoints"]["a"]["rpm_limit"] == 250 and summary["endpoints"]["a"]["rows_ok"] == 10
-    assert summary["endpoints"]["b"]["concurrency_limit"] == 4 and summary["lanes"]["beta"]["concurrency"] == 4
+    assert (
+        summary["endpoints"]["b"]["concurrency_limit"] == 4 and summary["lanes"]["beta"]["concurrency"] == 4
+    )
     assert summary["cost"] > 0 and summary["endpoints"]["b"]["cost"] == 0
 
 
 def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path) -> None:
     runner = CliRunner()
     missing = runner.invoke(app, ["run", str(tmp_path / "nope.jsonl"), "-o", str(tmp_path / "o.jsonl")])
-    assert missing.exit_code == 2 and "input not found" in missing.output and "Traceback" not in missing.output
+    assert (
+        missing.exit_code == 2 and "input not found" in missing.output and "Traceback" not in missing.output
+    )
     (tmp_path / "in.jsonl").write_text('{"id": 1, "prompt": "x"}\n')
-    bad_engine = runner.invoke(app, ["run", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "o.jsonl"), "--engine", "spark"])
+    bad_engine = runner.invoke(
+        app, ["run", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "o.jsonl"), "--engine", "spark"]
+    )
     assert bad_engine.exit_code == 2 and "--engine" in bad_engine.output
-    no_model = runner.invoke(app, ["run", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "o.jsonl"), "-e", "http://127.0.0.1:9/v1"])
+    no_model = runner.invoke(
+        app,
+        ["run", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "o.jsonl"), "-e", "http://127.0.0.1:9/v1"],
+    )
     assert no_model.exit_code == 2 and "no model" in no_model.output
 
 
@@ -99,10 +145,17 @@ def test_merge_command_keeps_each_id_once(tmp_path: Path) -> None:
     err = {"id": "2", "custom_id": "x", "response": None, "error": {"code": "timeout", "message": "t"}}
     (tmp_path / "a.jsonl").write_text(json.dumps(ok) + "\n")
     (tmp_path / "b.jsonl").write_text(json.dumps(err) + "\n" + json.dumps({**ok, "custom_id": "y"}) + "\n")
-    result = CliRunner().invoke(app, ["merge", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "-o", str(tmp_path / "m.jsonl")])
+    result = CliRunner().invoke(
+        app, ["merge", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "-o", str(tmp_path / "m.jsonl")]
+    )
     assert result.exit_code == 0 and "2 rows" in result.output
     assert sorted(_ids(tmp_path / "m.jsonl")) == ["x", "y"]
-    assert CliRunner().invoke(app, ["merge", str(tmp_path / "zz.jsonl"), "-o", str(tmp_path / "m.jsonl")]).exit_code == 2
+    assert (
+        CliRunner()
+        .invoke(app, ["merge", str(tmp_path / "zz.jsonl"), "-o", str(tmp_path / "m.jsonl")])
+        .exit_code
+        == 2
+    )
 
 
 @pytest.mark.slow
@@ -111,7 +164,8 @@ def test_sigkill_at_random_points_then_resume_gives_each_id_once(sim: SimProcess
     _rows(tmp_path / "in.jsonl", n)
     # 200 requests a second (the simulator allows 300): one whole run takes about 2 s.
     (tmp_path / "endpoints.toml").write_text(
-        f'[[endpoints]]\nname = "sim"\nbase_url = "{sim.url}"\nmodel = "m"\nrpm = 200\nwindow = 1.0\n', encoding="utf-8"
+        f'[[endpoints]]\nname = "sim"\nbase_url = "{sim.url}"\nmodel = "m"\nrpm = 200\nwindow = 1.0\n',
+        encoding="utf-8",
     )
     out = tmp_path / "out.jsonl"
     command = [sys.executable, "-m", "orchestra.cli.batch", "run", str(tmp_path / "in.jsonl"), "-o", str(out)]

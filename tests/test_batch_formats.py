@@ -38,7 +38,9 @@ def _batch_line(custom_id: str = "a", **body: object) -> str:
 
 
 def test_batch_api_form_maps_known_fields_and_keeps_vendor_params() -> None:
-    row = parse_line(_batch_line("r1", max_tokens=5, temperature=0.1, seed=7, stream=True, cache_prompt=True), 3)
+    row = parse_line(
+        _batch_line("r1", max_tokens=5, temperature=0.1, seed=7, stream=True, cache_prompt=True), 3
+    )
     assert isinstance(row, BatchRow)
     assert (row.custom_id, row.model, row.line) == ("r1", "m", 3)
     assert row.request.max_tokens == 5 and row.request.temperature == 0.1
@@ -93,10 +95,14 @@ def test_fuzzed_lines_never_raise(raw: bytes) -> None:
 @settings(max_examples=100, deadline=None)
 @given(
     st.dictionaries(
-        st.sampled_from(["custom_id", "id", "method", "url", "body", "prompt", "messages", "model", "params"]),
+        st.sampled_from(
+            ["custom_id", "id", "method", "url", "body", "prompt", "messages", "model", "params"]
+        ),
         st.recursive(
             st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+            lambda inner: (
+                st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+            ),
             max_leaves=6,
         ),
     )
@@ -130,7 +136,10 @@ def test_iterable_source_accepts_requests_prompts_and_dicts() -> None:
 
 def test_output_rows_are_batch_api_shaped_and_errors_are_errors() -> None:
     response = ChatResponse(
-        id="c1", model="m", choices=[Choice(message=Message(role="assistant", content="5"))], usage=Usage(prompt_tokens=3)
+        id="c1",
+        model="m",
+        choices=[Choice(message=Message(role="assistant", content="5"))],
+        usage=Usage(prompt_tokens=3),
     )
     ok = ok_row("r", response)
     assert ok["custom_id"] == "r" and ok["error"] is None and ok["id"].startswith("batch_req_")

@@ -53,7 +53,7 @@ def test_torn_last_line_is_cut_on_open(tmp_path: Path) -> None:
 def test_a_corrupt_complete_line_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     out.write_bytes(dumps_row(_ok("a")) + b"garbage\n" + dumps_row(_ok("b")))
-    with pytest.raises(UsageError, match="out.jsonl:2"):
+    with pytest.raises(UsageError, match=r"out\.jsonl:2"):
         Journal(out).open()
 
 
@@ -112,7 +112,9 @@ def test_merge_keeps_each_id_once_and_prefers_ok(tmp_path: Path) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(st.integers(min_value=1, max_value=8), st.data())
-def test_a_crash_at_any_byte_resumes_to_exactly_once(tmp_path_factory: pytest.TempPathFactory, n: int, data) -> None:  # type: ignore[no-untyped-def]
+def test_a_crash_at_any_byte_resumes_to_exactly_once(
+    tmp_path_factory: pytest.TempPathFactory, n: int, data
+) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path_factory.mktemp("crash") / "out.jsonl"
     whole = b"".join(dumps_row(_ok(f"r{i}")) for i in range(n))
     cut = data.draw(st.integers(min_value=0, max_value=len(whole)))

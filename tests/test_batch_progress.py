@@ -83,7 +83,11 @@ def test_summary_table_and_live_refresh() -> None:
     stats.lanes["m"].record(_result("ep1"), 0.0)
     stats.finished = clock.now() + 2.0
     summary = stats.summary(None, input="in.jsonl")
-    assert summary["rows"]["ok"] == 1 and summary["endpoints"]["ep1"]["rows_ok"] == 1 and summary["input"] == "in.jsonl"
+    assert (
+        summary["rows"]["ok"] == 1
+        and summary["endpoints"]["ep1"]["rows_ok"] == 1
+        and summary["input"] == "in.jsonl"
+    )
     console, buffer = _console()
     console.print(summary_table({**summary, "interrupted": True}))
     text = buffer.getvalue()

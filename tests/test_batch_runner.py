@@ -72,13 +72,18 @@ async def test_three_endpoints_each_held_at_its_rpm_and_never_above(tmp_path: Pa
     # Grouped input, slowest model first: one shared queue would starve m-fast behind m-slow.
     _write_rows(tmp_path / "in.jsonl", [_batch_row(f"{m}-{i}", m) for m in rpm for i in range(rows[m])])
     meter = Meter()
-    sims = {m: SimProcess(SimConfig(rpm=r, window_seconds=WINDOW, completion_tokens=4)) for m, r in rpm.items()}
+    sims = {
+        m: SimProcess(SimConfig(rpm=r, window_seconds=WINDOW, completion_tokens=4)) for m, r in rpm.items()
+    }
     async with AsyncExitStack() as stack:
         async with anyio.create_task_group() as group:  # three interpreters start faster together
             for sim in sims.values():
                 group.start_soon(stack.enter_async_context, sim)
         lanes = {
-            m: _lane(EndpointSpec(name=f"ep-{m}", base_url=sims[m].url, model=m, rpm=r, window=WINDOW, timeout=10), meter)
+            m: _lane(
+                EndpointSpec(name=f"ep-{m}", base_url=sims[m].url, model=m, rpm=r, window=WINDOW, timeout=10),
+                meter,
+            )
             for m, r in rpm.items()
         }
         # A debit returns one window after its request *ends* (orchestra.endpoints.limits), so a
@@ -127,7 +132,9 @@ async def test_faulty_simulator_every_row_once(tmp_path: Path) -> None:
     )
     _write_rows(tmp_path / "in.jsonl", [_batch_row(f"r{i}", "m") for i in range(150)])
     async with serve_sim(faults) as sim:
-        lane = _lane(EndpointSpec(name="faulty", base_url=sim.url, model="m", timeout=0.3, max_concurrency=50), Meter())
+        lane = _lane(
+            EndpointSpec(name="faulty", base_url=sim.url, model="m", timeout=0.3, max_concurrency=50), Meter()
+        )
         runner = BatchRunner({"m": lane}, journal=Journal(tmp_path / "out.jsonl"), retry_delay=0.01)
         stats = await runner.run(JsonlSource(tmp_path / "in.jsonl"))
         await lane.aclose()
@@ -175,7 +182,9 @@ async def test_duplicates_reported_and_unknown_models_are_error_rows(tmp_path: P
     assert sorted(out) == ["a", "b", "c"]
     assert out["c"]["error"]["code"] == "no_endpoint" and "nope" in out["c"]["error"]["message"]
     assert out["b"]["response"]["body"]["choices"][0]["message"]["content"] == "two"
-    assert stats.duplicates == 1 and stats.duplicate_examples == [{"custom_id": "a", "line": 3, "first_line": 1}]
+    assert stats.duplicates == 1 and stats.duplicate_examples == [
+        {"custom_id": "a", "line": 3, "first_line": 1}
+    ]
     assert stats.unroutable == 1
 
 
@@ -201,7 +210,9 @@ async def test_resume_redoes_only_retryable_errors_and_keeps_each_id_once(tmp_pa
     rows_out = _output(out)
     assert len(rows_out) == 30 and rows_out["r3"]["error"] is None and rows_out["r4"]["error"] is not None
     third = FunctionModel(lambda r: "fixed", name="e")
-    await BatchRunner({"e": third}, journal=Journal(out, retry_failed=True)).run(JsonlSource(tmp_path / "in.jsonl"))
+    await BatchRunner({"e": third}, journal=Journal(out, retry_failed=True)).run(
+        JsonlSource(tmp_path / "in.jsonl")
+    )
     assert [r.messages[0].content for r in third.requests] == ["r4"]
     assert all(r["error"] is None for r in _output(out).values())
 
@@ -220,12 +231,15 @@ async def test_a_slow_endpoint_does_not_hold_back_another() -> None:
             order.append(result.custom_id)
     assert len(order) == 220
     # All 200 fast rows finish while the slow endpoint (2 at a time, 0.2 s each) is still busy.
-    assert all(cid.startswith("f") for cid in order[:200 - 4])
+    assert all(cid.startswith("f") for cid in order[: 200 - 4])
 
 
 async def test_python_api_yields_results_and_run_sync_blocks(tmp_path: Path) -> None:
     endpoint = FunctionModel(lambda r: r.messages[0].content.upper(), name="upper")
-    got = {r.custom_id: r.text async for r in batch.run(["a", "b", {"id": "x", "prompt": "c"}], endpoints=endpoint)}
+    got = {
+        r.custom_id: r.text
+        async for r in batch.run(["a", "b", {"id": "x", "prompt": "c"}], endpoints=endpoint)
+    }
     assert got == {"request-0": "A", "request-1": "B", "x": "C"}
 
     def in_thread() -> list[batch.BatchResult]:

@@ -34,7 +34,7 @@ from benchmarks.compiler.bound import (
 )
 from benchmarks.compiler.datasets import DEFAULT_BASE_URL, Question, load_questions
 from benchmarks.compiler.results import QuestionRow, answers_match, summarize
-from benchmarks.compiler.runner import BenchConfig, parse_strategies, run_benchmark
+from benchmarks.compiler.runner import BenchConfig, parse_strategies, run_benchmark, run_workloads
 from benchmarks.compiler.script import outputs, plan_text, write_script
 from benchmarks.compiler.workload import Step, build_workload, make_tools
 from orchestra.chat import ChatRequest, Message
@@ -299,6 +299,17 @@ async def test_a_small_run_compiler_beats_sequential() -> None:
     assert compiler.latency_median < sequential.latency_median
     assert compiler.speedup is not None and compiler.speedup > 2.0
     assert compiler.bound_ratio is not None and compiler.bound_ratio >= 1.0
+
+
+async def test_sequential_gets_every_turn_a_five_branch_question_needs() -> None:
+    five = Question("q5", "Compare the Nile River, the Amazon River, the Yangtze River, the Volga River and the "
+                    "Mekong River after each grew by 10%: which is longest?", "Nile River", 5)  # fmt: skip
+    workload = build_workload("parallelqa", five)
+    assert len(workload.steps) == 11  # 5 x (search, math) + the combining math: beyond the agent's default 8 turns
+    config = BenchConfig(dataset="parallelqa", strategies=("sequential",), latency=FAST)
+    result = await run_workloads([workload], config)
+    (row,) = result.rows
+    assert (row.error, row.tool_calls, row.llm_calls, row.correct) == (None, 11, 12, True)
 
 
 @needs_shared

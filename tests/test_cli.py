@@ -15,9 +15,10 @@ from orchestra.sim import SimConfig, serve_sim
 ORCHESTRA = [sys.executable, "-m", "orchestra"]
 
 
-async def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+async def run_cli(*args: str) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
-    return await anyio.run_process([*ORCHESTRA, *args], check=False, env=env)
+    with anyio.fail_after(60):
+        return await anyio.run_process([*ORCHESTRA, *args], check=False, env=env)
 
 
 def text(result) -> tuple[str, str]:
@@ -41,7 +42,7 @@ async def test_chat_streams_from_a_simulator_endpoint() -> None:
 
 async def test_unreachable_endpoint_is_one_line_error() -> None:
     result = await run_cli("chat", "hi", "--endpoint", "http://127.0.0.1:9/v1", "--model", "m")
-    out, err = text(result)
+    _out, err = text(result)
     assert result.returncode == 1
     assert "Traceback" not in err
     assert err.strip().startswith("error:") and "127.0.0.1:9" in err

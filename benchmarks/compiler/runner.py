@@ -94,11 +94,13 @@ def _bounds(workload: Workload, params: LatencyParams) -> tuple[float, float]:
     )
 
 
-def _make_agent(strategy: str, url: str, tools: list[Tool]) -> Agent:
+def _make_agent(strategy: str, url: str, tools: list[Tool], max_turns: int) -> Agent:
     # The compiler uses LLMCompiler's numbered text planner (streamed), as in the paper; the step
-    # strategies use orchestra's ReAct and parallel planners.
+    # strategies use orchestra's ReAct and parallel planners. max_turns must admit the longest
+    # workload: ParallelQA's 5-branch questions take 11 ReAct turns (the agent's default cap is 8).
     endpoint = OpenAIEndpoint(base_url=url, model=_SIM_MODEL, api_key="sim")
-    return Agent(endpoint, tools, planner=default_planner(strategy, structured=False), strategy=strategy)
+    planner = default_planner(strategy, structured=False)
+    return Agent(endpoint, tools, planner=planner, strategy=strategy, max_turns=max_turns)
 
 
 def _row_from(strategy: str, workload: Workload, result: AgentResult, latency: float, bounds: tuple[float, float]) -> QuestionRow:
@@ -134,7 +136,7 @@ async def run_strategy(
     sim_config = SimConfig(ttft=params.ttft, tokens_per_second=params.tokens_per_second, content="script", script=script)
     rows: list[QuestionRow] = []
     async with SimProcess(sim_config) as sim:
-        agent = _make_agent(strategy, sim.url, tools)
+        agent = _make_agent(strategy, sim.url, tools, max_turns=max(len(w.steps) for w in workloads) + 1)
         for workload in workloads:
             bounds = _bounds(workload, params)
             start = time.perf_counter()

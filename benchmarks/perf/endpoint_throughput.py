@@ -94,4 +94,7 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--baseline", action="store_true", help="also time a bare OpenAIEndpoint")
-    print(json.dumps(anyio.run(main, parser.parse_args())))
+    parser.add_argument("--uvloop", action="store_true", help="run the client on uvloop")
+    args = parser.parse_args()
+    options = {"use_uvloop": True} if args.uvloop else {}
+    print(json.dumps(anyio.run(main, args, backend_options=options)))

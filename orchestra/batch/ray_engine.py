@@ -37,7 +37,7 @@ from typing import Any
 import anyio
 
 from orchestra.batch.formats import BadLine, BatchRow, JsonlSource, LineRef
-from orchestra.batch.journal import winning_lines, iter_journal, merge_journals
+from orchestra.batch.journal import iter_journal, merge_journals, winning_lines
 from orchestra.batch.runner import BatchRunner
 from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Usage
 from orchestra.endpoints.base import Endpoint, WrapperEndpoint
@@ -94,7 +94,7 @@ def prepare_shards(output: Path, shards: int) -> list[Path]:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     winners = winning_lines(sources, None) if sources else {}
-    handles = [open(staging / p.name, "wb") for p in paths]  # noqa: SIM115 - closed below, all together
+    handles = [open(staging / p.name, "wb") for p in paths]  # closed together, below
     try:
         for index, source in enumerate(sources):
             with open(source, "rb") as raw:
@@ -222,7 +222,9 @@ class SharedLimitedEndpoint(WrapperEndpoint):
         default_max_tokens: completion tokens debited for a request that sets no ``max_tokens``.
     """
 
-    def __init__(self, inner: Endpoint, limiter: Any, *, default_max_tokens: int = _DEFAULT_MAX_TOKENS) -> None:
+    def __init__(
+        self, inner: Endpoint, limiter: Any, *, default_max_tokens: int = _DEFAULT_MAX_TOKENS
+    ) -> None:
         super().__init__(inner)
         self.shared = limiter
         self.default_max_tokens = default_max_tokens
@@ -294,7 +296,9 @@ def _used(usage: Usage | None) -> int | None:
 # -- the shard task ---------------------------------------------------------------------------
 
 
-def _shard_lanes(specs: list[EndpointSpec], limiters: dict[str, Any]) -> tuple[dict[str, Endpoint], list[Endpoint]]:
+def _shard_lanes(
+    specs: list[EndpointSpec], limiters: dict[str, Any]
+) -> tuple[dict[str, Endpoint], list[Endpoint]]:
     """The endpoint stacks of one shard: ``stack.build_endpoint``'s, with the limiter shared."""
     from orchestra.endpoints.accounting import Meter, MeteredEndpoint, Price, PriceTable
     from orchestra.endpoints.openai import OpenAIEndpoint
@@ -306,7 +310,9 @@ def _shard_lanes(specs: list[EndpointSpec], limiters: dict[str, Any]) -> tuple[d
     for spec in specs:
         if spec.model is None:
             raise UsageError(f"endpoint {spec.name}: no model given (use --model or set model in the file)")
-        raw = OpenAIEndpoint(spec.base_url, spec.model, api_key=spec.api_key(), name=spec.name, timeout=spec.timeout)
+        raw = OpenAIEndpoint(
+            spec.base_url, spec.model, api_key=spec.api_key(), name=spec.name, timeout=spec.timeout
+        )
         prices = PriceTable({spec.model: Price(spec.input_price, spec.output_price)})
         limited = SharedLimitedEndpoint(raw, limiters[spec.name])
         members.setdefault(spec.model, []).append(MeteredEndpoint(limited, meter, prices, model=spec.model))
@@ -361,9 +367,14 @@ def _served(specs: list[EndpointSpec]) -> Iterator[list[EndpointSpec]]:
         return
     from orchestra.endpoints.local import LocalModel
 
-    with anyio.from_thread.start_blocking_portal() as portal, portal.wrap_async_context_manager(LocalModel()) as local:
+    with (
+        anyio.from_thread.start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(LocalModel()) as local,
+    ):
         yield [
-            s.model_copy(update={"base_url": local.base_url, "model": s.model or local.model_name}) if s.is_local else s
+            s.model_copy(update={"base_url": local.base_url, "model": s.model or local.model_name})
+            if s.is_local
+            else s
             for s in specs
         ]
 
@@ -398,7 +409,11 @@ def _combine(parts: list[dict[str, Any]], merged: Path, wall: float, **where: An
     total.setdefault("rows", {}).update(ok=ok, failed=failed)
     minutes = max(wall, 1e-9) / 60.0
     for entry in [*total.get("endpoints", {}).values(), *total.get("lanes", {}).values()]:
-        for count, rate in (("rows_ok", "rows_per_min"), ("requests", "requests_per_min"), ("total_tokens", "tokens_per_min")):
+        for count, rate in (
+            ("rows_ok", "rows_per_min"),
+            ("requests", "requests_per_min"),
+            ("total_tokens", "tokens_per_min"),
+        ):
             if count in entry:
                 entry[rate] = entry[count] / minutes
     total.update({k: str(v) for k, v in where.items()}, wall_seconds=wall, shards=len(parts))

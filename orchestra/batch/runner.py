@@ -149,7 +149,7 @@ class BatchRunner:
 
     Args:
         lanes: lane name -> endpoint (usually a pool per model, each member wrapped in limits,
-            retries and metering; see :mod:`orchestra.endpoints.config`).
+            retries and metering, as :func:`orchestra.endpoints.stack.connect` builds them).
         by_model: route rows by their model (see :class:`Router`).
         default: the lane of rows that name no model.
         concurrency: workers per lane (requests in flight at most), one number or per lane.
@@ -184,10 +184,11 @@ class BatchRunner:
             workers = concurrency if isinstance(concurrency, int) else concurrency.get(name, 100)
             if workers < 1:
                 raise UsageError(f"concurrency of {name} must be at least 1")
-            members = [n.name for n in iter_stack(endpoint) if not hasattr(n, "inner") and hasattr(n, "name")]
-            self.stats.lanes[name] = LaneStats(
-                name, endpoints=sorted(set(members)) or [name], concurrency=workers
-            )
+            leaves = [
+                n for n in iter_stack(endpoint) if not hasattr(n, "inner") and not hasattr(n, "endpoints")
+            ]
+            members = sorted({n.name for n in leaves if hasattr(n, "name")}) or [name]
+            self.stats.lanes[name] = LaneStats(name, endpoints=members, concurrency=workers)
         self._group: TaskGroup | None = None
 
     async def run(self, source: RowSource, on_result: ResultHook | None = None) -> BatchStats:
@@ -201,7 +202,11 @@ class BatchRunner:
             UsageError: the output is locked by another run or holds a corrupt line.
         """
         if self.journal is not None:
-            self.stats.recovery = self.journal.open()
+            try:
+                self.stats.recovery = self.journal.open()
+            except BaseException:
+                source.close()
+                raise
         try:
             await self._run(source, on_result)
         except BaseException:

@@ -16,8 +16,8 @@ import orchestra
 from orchestra.cli import bench as bench_cmd
 from orchestra.cli import chat as chat_cmd
 from orchestra.cli import demo as demo_cmd
-from orchestra.cli import run as run_cmd
 from orchestra.cli import local as local_cmd
+from orchestra.cli import run as run_cmd
 from orchestra.cli import sim as sim_cmd
 from orchestra.errors import OrchestraError
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from orchestra.endpoints.accounting import Meter, MeteredEndpoint, Price, PriceTable, error_kind
 from orchestra.endpoints.base import Endpoint, WrapperEndpoint
 from orchestra.endpoints.config import EndpointSpec, load_endpoints, resolve_specs
-from orchestra.endpoints.stack import Connection, build_endpoint, connect
 from orchestra.endpoints.limited import LimitedEndpoint
 from orchestra.endpoints.limits import (
     AdaptiveConcurrency,
@@ -23,18 +22,15 @@ from orchestra.endpoints.openai import OpenAIEndpoint, parse_retry_after
 from orchestra.endpoints.pool import EndpointPool
 from orchestra.endpoints.retry import RetryingEndpoint, RetryStats
 from orchestra.endpoints.routing import EndpointHealth, RoutingPolicy
+from orchestra.endpoints.stack import Connection, build_endpoint, connect
 
 __all__ = [
     "AdaptiveConcurrency",
     "Connection",
-    "EndpointSpec",
-    "build_endpoint",
-    "connect",
-    "load_endpoints",
-    "resolve_specs",
     "Endpoint",
     "EndpointHealth",
     "EndpointPool",
+    "EndpointSpec",
     "LimitedEndpoint",
     "LimiterStats",
     "LocalModel",
@@ -52,8 +48,12 @@ __all__ = [
     "RoutingPolicy",
     "TokenBucket",
     "WrapperEndpoint",
+    "build_endpoint",
+    "connect",
     "ensure_model",
     "error_kind",
+    "load_endpoints",
     "parse_duration",
     "parse_retry_after",
+    "resolve_specs",
 ]

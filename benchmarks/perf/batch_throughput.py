@@ -1,0 +1,232 @@
+"""Batch throughput: orchestra's batch runner against the simulator, next to the ideal and to prompto.
+
+Two modes, each printing ONE JSON line:
+
+- **latency** (default): 500 prompts against a simulator process answering after 0.5 s, at
+  concurrency 100, so the ideal wall time is ``ceil(500 / 100) * 0.5 = 2.5 s``. It times, on a
+  fresh simulator each:
+
+  - orchestra's batch runner (:class:`~orchestra.batch.BatchRunner` on the ``connect`` stack,
+    journaling to a file, as ``orchestra batch run`` does);
+  - a bare ``OpenAIEndpoint`` behind a semaphore, as the floor of the HTTP stack on this machine;
+  - ``prompto`` when its ``prompto_run_experiment`` is found (on PATH or via ``--prompto-bin``),
+    with ``OPENAI_BASE_URL`` pointing at the simulator and ``--max-queries`` set high.
+
+  Each entry gives the client-side wall time and the span the server saw (first admission to last
+  admission plus the latency), which leaves out process start-up, so prompto's subprocess and
+  the in-process runs are compared on the same footing. Target (issue 4): orchestra <= 1.15x ideal.
+- **rss** (``--rows 100000``): a zero-latency simulator and ``python -m orchestra.cli.batch run`` as
+  a child process; reports its peak RSS (``os.wait4``'s rusage) and rows/s. Target: < 200 MB.
+
+    python -m benchmarks.perf.batch_throughput [--rows 500] [--latency 0.5] [--concurrency 100]
+    python -m benchmarks.perf.batch_throughput --rows 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from orchestra.batch import BatchRunner, Journal, JsonlSource
+from orchestra.chat import ChatRequest
+from orchestra.endpoints.config import EndpointSpec
+from orchestra.endpoints.openai import OpenAIEndpoint
+from orchestra.endpoints.stack import connect
+from orchestra.sim import SimConfig, SimProcess
+
+__all__ = ["main", "measure_latency", "measure_rss"]
+
+MODEL = "sim-model"
+RSS_MODE_ROWS = 10_000  # at or above this many rows, the default mode is the RSS one
+
+
+def _write_prompts(path: Path, rows: int) -> None:
+    with open(path, "w", encoding="utf-8") as out:
+        for i in range(rows):
+            out.write(
+                json.dumps(
+                    {"id": f"p{i}", "prompt": f"Say something about {i}.", "params": {"max_tokens": 8}}
+                )
+                + "\n"
+            )
+
+
+def _served(sim: SimProcess, latency: float) -> dict[str, Any]:
+    stats = sim.stats()
+    times = stats.accepted_times
+    span = (max(times) - min(times) + latency) if times else None
+    return {"served_ok": stats.ok, "served_span_s": round(span, 3) if span is not None else None}
+
+
+def _entry(wall: float, served: dict[str, Any], ideal: float, **extra: Any) -> dict[str, Any]:
+    span = served.get("served_span_s")
+    return {
+        "wall_s": round(wall, 3),
+        **served,
+        "ratio": round(span / ideal, 3) if span else None,
+        "wall_ratio": round(wall / ideal, 3),
+        **extra,
+    }
+
+
+async def _orchestra(url: str, prompts: Path, folder: Path, concurrency: int) -> tuple[float, int]:
+    spec = EndpointSpec(name="sim", base_url=url, model=MODEL, max_concurrency=concurrency)
+    async with connect([spec]) as conn:
+        runner = BatchRunner(
+            conn.pools, by_model=False, concurrency=concurrency, journal=Journal(folder / "out.jsonl")
+        )
+        start = time.perf_counter()
+        stats = await runner.run(JsonlSource(prompts))
+        return time.perf_counter() - start, stats.ok
+
+
+async def _plain(url: str, rows: int, concurrency: int) -> float:
+    endpoint = OpenAIEndpoint(url, MODEL)
+    gate = anyio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with gate:
+            await endpoint.complete(ChatRequest.of(f"Say something about {i}.", max_tokens=8))
+
+    start = time.perf_counter()
+    async with anyio.create_task_group() as group:
+        for i in range(rows):
+            group.start_soon(one, i)
+    wall = time.perf_counter() - start
+    await endpoint.aclose()
+    return wall
+
+
+def _prompto(binary: str, url: str, rows: int, folder: Path, latency: float, ideal: float) -> dict[str, Any]:
+    data = folder / "prompto"
+    (data / "input").mkdir(parents=True)
+    experiment = data / "input" / "bench.jsonl"
+    with open(experiment, "w", encoding="utf-8") as out:
+        for i in range(rows):
+            line = {
+                "id": i,
+                "api": "openai",
+                "model_name": MODEL,
+                "prompt": f"Say something about {i}.",
+                "parameters": {"max_tokens": 8},
+            }
+            out.write(json.dumps(line) + "\n")
+    env = {**os.environ, "OPENAI_BASE_URL": url, "OPENAI_API_KEY": "sk-bench"}
+    # prompto paces requests with sleep(60 / max_queries): a high rate is its best case.
+    command = [binary, "--file", str(experiment), "--data-folder", str(data), "--max-queries", "1000000"]
+    start = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        return {"error": f"exit {done.returncode}: {done.stderr[-500:]}"}
+    return {"wall_s": round(wall, 3), "wall_includes": "process start-up"}
+
+
+def measure_latency(rows: int, latency: float, concurrency: int, prompto_bin: str | None) -> dict[str, Any]:
+    """The latency mode: orchestra, a bare endpoint and prompto against fresh simulators."""
+    ideal = math.ceil(rows / concurrency) * latency
+    config = SimConfig(ttft=latency, completion_tokens=4, seed=1)
+    result: dict[str, Any] = {
+        "bench": "batch_throughput",
+        "rows": rows,
+        "latency_s": latency,
+        "concurrency": concurrency,
+        "ideal_s": ideal,
+        "target_ratio": 1.15,
+    }
+    folder = Path(tempfile.mkdtemp(prefix="batch-bench-"))
+    try:
+        prompts = folder / "prompts.jsonl"
+        _write_prompts(prompts, rows)
+        with SimProcess(config) as sim:
+            wall, ok = anyio.run(_orchestra, sim.url, prompts, folder, concurrency)
+            result["orchestra"] = _entry(wall, _served(sim, latency), ideal, rows_ok=ok)
+        with SimProcess(config) as sim:
+            wall = anyio.run(_plain, sim.url, rows, concurrency)
+            result["plain_endpoint_semaphore"] = _entry(wall, _served(sim, latency), ideal)
+        binary = prompto_bin or shutil.which("prompto_run_experiment")
+        if binary is None:
+            result["prompto"] = {
+                "skipped": "prompto_run_experiment not found (pip install prompto, or --prompto-bin)"
+            }
+        else:
+            with SimProcess(config) as sim:
+                entry = _prompto(binary, sim.url, rows, folder, latency, ideal)
+                if "wall_s" in entry:
+                    entry = _entry(
+                        entry["wall_s"], _served(sim, latency), ideal, wall_includes="process start-up"
+                    )
+                result["prompto"] = entry
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return result
+
+
+def measure_rss(rows: int, concurrency: int) -> dict[str, Any]:
+    """The RSS mode: ``orchestra batch run`` as a child process on ``rows`` rows, zero latency."""
+    folder = Path(tempfile.mkdtemp(prefix="batch-rss-"))
+    try:
+        prompts, out = folder / "prompts.jsonl", folder / "out.jsonl"
+        _write_prompts(prompts, rows)
+        with SimProcess(SimConfig(completion_tokens=4, seed=1)) as sim:
+            command = [sys.executable, "-m", "orchestra.cli.batch", "run", str(prompts), "-o", str(out)]
+            command += ["--endpoint", sim.url, "--model", MODEL, "--quiet", "--concurrency", str(concurrency)]
+            start = time.perf_counter()
+            child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            _, status, usage = os.wait4(child.pid, 0)
+            wall = time.perf_counter() - start
+            child.returncode = os.waitstatus_to_exitcode(status)
+            errors = child.stderr.read().decode(errors="replace") if child.stderr else ""
+        with open(out, "rb") as handle:
+            written = sum(1 for _ in handle)
+        summary = (
+            json.loads((folder / "out.summary.json").read_text())
+            if (folder / "out.summary.json").exists()
+            else {}
+        )
+        return {
+            "bench": "batch_throughput_rss",
+            "rows": rows,
+            "exit_code": child.returncode,
+            "rows_written": written,
+            "rows_ok": summary.get("rows", {}).get("ok"),
+            "wall_s": round(wall, 1),
+            "rows_per_s": round(rows / wall, 1),
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
+            "target_mb": 200,
+            **({"stderr": errors[-500:]} if child.returncode not in (0, 1) else {}),
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse flags, run one mode, print its JSON line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=500)
+    parser.add_argument("--latency", type=float, default=0.5, help="latency mode: seconds to first token")
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--mode", choices=("latency", "rss"), help=f"default: rss from {RSS_MODE_ROWS} rows")
+    parser.add_argument("--prompto-bin", help="path of prompto_run_experiment (default: found on PATH)")
+    args = parser.parse_args(argv)
+    mode = args.mode or ("rss" if args.rows >= RSS_MODE_ROWS else "latency")
+    if mode == "rss":
+        result = measure_rss(args.rows, args.concurrency)
+    else:
+        result = measure_latency(args.rows, args.latency, args.concurrency, args.prompto_bin)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

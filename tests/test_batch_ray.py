@@ -1,0 +1,145 @@
+"""The Ray engine: sharding, the shared limiter, and a real local Ray instance (``ray.init(num_cpus=2)``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+from typer.testing import CliRunner
+
+from orchestra.batch.formats import JsonlSource, dumps_row
+from orchestra.batch.journal import iter_journal
+from orchestra.batch.ray_engine import (
+    LimiterActor,
+    ShardSource,
+    SharedLimitedEndpoint,
+    prepare_shards,
+    shard_of,
+    shard_paths,
+)
+from orchestra.chat import ChatRequest
+from orchestra.cli.batch import app
+from orchestra.errors import RateLimitError
+from orchestra.sim import SimConfig, SimProcess
+from orchestra.testing import FunctionModel
+
+
+def _ok(cid: str) -> dict[str, object]:
+    return {"id": f"x-{cid}", "custom_id": cid, "response": {"status_code": 200, "body": {}}, "error": None}
+
+
+def _input(path: Path, n: int) -> None:
+    rows = [json.dumps({"id": f"r{i}", "prompt": f"q{i}", "params": {"max_tokens": 8}}) for i in range(n)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def test_shards_partition_the_input_by_id(tmp_path: Path) -> None:
+    _input(tmp_path / "in.jsonl", 50)
+    seen: list[str] = []
+    for k in range(3):
+        source = ShardSource(JsonlSource(tmp_path / "in.jsonl"), k, 3)
+        ids = [item.custom_id for _, item in source.scan()]
+        assert all(shard_of(cid, 3) == k for cid in ids)
+        seen += ids
+        source.close()
+    assert sorted(seen) == sorted(f"r{i}" for i in range(50))
+
+
+def test_prepare_shards_splits_a_previous_output_and_reuses_live_shards(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"".join(dumps_row(_ok(f"r{i}")) for i in range(20)))
+    paths = prepare_shards(out, 3)
+    assert paths == shard_paths(out, 3) and all(p.exists() for p in paths)
+    split = {row["custom_id"]: k for k, p in enumerate(paths) for _, _, row in iter_journal(p)}
+    assert sorted(split) == sorted(f"r{i}" for i in range(20))
+    assert all(shard_of(cid, 3) == k for cid, k in split.items())
+    with open(paths[0], "ab") as handle:  # an interrupted run's progress, newer than out.jsonl
+        handle.write(dumps_row(_ok("new")))
+    assert prepare_shards(out, 3) == paths
+    assert "new" in [row["custom_id"] for _, _, row in iter_journal(paths[0])]
+    resharded = prepare_shards(out, 2)  # another shard count: everything is split again
+    ids = sorted(row["custom_id"] for p in resharded for _, _, row in iter_journal(p))
+    assert ids == sorted([f"r{i}" for i in range(20)] + ["new"])
+    assert not paths[0].parent.joinpath(paths[0].name).exists()
+
+
+async def test_one_shared_limiter_caps_every_endpoint_that_uses_it() -> None:
+    limiter = LimiterActor(max_concurrency=3)
+    in_flight = peak = 0
+
+    async def answer(request: ChatRequest) -> str:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await anyio.sleep(0.01)
+        in_flight -= 1
+        return "ok"
+
+    workers = [SharedLimitedEndpoint(FunctionModel(answer, name=f"w{i}"), limiter) for i in range(2)]
+    async with anyio.create_task_group() as group:
+        for i in range(30):
+            group.start_soon(workers[i % 2].complete, ChatRequest.of("x", max_tokens=4))
+    assert peak == 3
+    stats = limiter.stats()
+    assert stats["granted"] == 30 and stats["released"] == 30 and stats["in_flight"] == 0
+
+
+async def test_a_429_pauses_every_worker_of_the_shared_limiter() -> None:
+    limiter = LimiterActor()
+    calls = 0
+
+    def answer(request: ChatRequest) -> object:
+        nonlocal calls
+        calls += 1
+        return RateLimitError("slow down", status=429, retry_after=0.2) if calls == 1 else "ok"
+
+    endpoint = SharedLimitedEndpoint(FunctionModel(answer, name="w"), limiter)
+    with pytest.raises(RateLimitError):
+        await endpoint.complete(ChatRequest.of("x"))
+    assert limiter.stats()["paused_for"] > 0.1 and limiter.stats()["rate_limited"] == 1
+    start = anyio.current_time()
+    await SharedLimitedEndpoint(FunctionModel(answer, name="other"), limiter).complete(ChatRequest.of("y"))
+    assert anyio.current_time() - start >= 0.15
+
+
+@pytest.fixture
+def ray_sim() -> Iterator[SimProcess]:
+    with SimProcess(SimConfig(rpm=50, window_seconds=1.0, completion_tokens=4)) as sim:
+        yield sim
+
+
+@pytest.mark.slow
+def test_ray_engine_shards_share_the_limit_and_merge_exactly_once(
+    ray_sim: SimProcess, tmp_path: Path
+) -> None:
+    pytest.importorskip("ray")
+    _input(tmp_path / "in.jsonl", 150)
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"".join(dumps_row(_ok(f"r{i}")) for i in range(30)))  # a previous run did these
+    (tmp_path / "endpoints.toml").write_text(
+        f'[[endpoints]]\nname = "sim"\nbase_url = "{ray_sim.url}"\nmodel = "m"\nrpm = 50\nwindow = 1.0\n',
+        encoding="utf-8",
+    )
+    args = [
+        "run",
+        str(tmp_path / "in.jsonl"),
+        "-o",
+        str(out),
+        "--endpoints",
+        str(tmp_path / "endpoints.toml"),
+    ]
+    result = CliRunner().invoke(app, [*args, "--engine", "ray", "--shards", "2", "--quiet"])
+    assert result.exit_code == 0, result.output
+    ids = [row["custom_id"] for _, _, row in iter_journal(out)]
+    assert sorted(ids) == sorted(f"r{i}" for i in range(150))
+    assert not (tmp_path / "out.jsonl.shards").exists()
+    served = ray_sim.stats()
+    assert served.ok == 120  # the 30 rows already in the output were not sent again
+    # Two workers, one limiter: the server never saw more than its limit in a window, and no 429.
+    assert served.max_in_window(1.0) <= 50 and served.rate_limited == 0
+    summary = json.loads((tmp_path / "out.summary.json").read_text())
+    assert summary["shards"] == 2 and summary["rows"]["ok"] == 150
+    assert summary["this_run"]["ok"] == 120 and summary["this_run"]["skipped_already_done"] == 30
