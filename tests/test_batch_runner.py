@@ -147,6 +147,26 @@ async def test_faulty_simulator_every_row_once(tmp_path: Path) -> None:
     assert summary["endpoints"]["faulty"]["rate_limited"] > 0
 
 
+async def test_rows_fall_back_to_a_healthy_endpoint_of_the_same_model(tmp_path: Path) -> None:
+    _write_rows(tmp_path / "in.jsonl", [_batch_row(f"r{i}", "m") for i in range(60)])
+    meter = Meter()
+    async with serve_sim(SimConfig(error_rate=1.0)) as broken, serve_sim(SimConfig(completion_tokens=3)) as good:
+        members = [
+            build_endpoint(EndpointSpec(name=name, base_url=sim.url, model="m", max_concurrency=10), meter)[0]
+            for name, sim in (("broken", broken), ("good", good))
+        ]
+        pool = EndpointPool(members, name="m", policy=RoutingPolicy(["broken", "good"], cooldown=0.05))
+        lane = RetryingEndpoint(pool, initial=0.01, maximum=0.05)
+        runner = BatchRunner({"m": lane}, journal=Journal(tmp_path / "out.jsonl"), concurrency=10)
+        stats = await runner.run(JsonlSource(tmp_path / "in.jsonl"))
+        await lane.aclose()
+        assert broken.stats.errors_5xx > 0 and good.stats.ok == 60
+    assert stats.ok == 60 and all(r["error"] is None for r in _output(tmp_path / "out.jsonl").values())
+    endpoints = stats.summary(runner.probe)["endpoints"]
+    assert endpoints["good"]["rows_ok"] == 60 and endpoints["broken"]["errors"] > 0
+    assert stats.lanes["m"].endpoints == ["broken", "good"]
+
+
 async def test_malformed_lines_become_error_rows_with_line_numbers(tmp_path: Path) -> None:
     lines, bad_lines = [], []
     for i in range(220):
