@@ -59,11 +59,15 @@ class ShardedTransport(httpx2.AsyncBaseTransport):
         self._busy: list[int] = []
 
     def _pick(self) -> int:
-        # Shards are made on demand and share one SSL context: building a transport loads the CA
-        # store (~23 ms here), too slow to do a hundred times per endpoint up front.
-        best = min(range(len(self._busy)), key=self._busy.__getitem__, default=None)
-        if best is not None and (self._busy[best] < self._per_shard or len(self._shards) >= self._max_shards):
-            return best
+        # Fill shards in order: the first with a free slot takes the request, so a steady load of
+        # k requests reuses the same k keep-alive connections instead of opening new ones in
+        # emptier shards. Shards are made on demand and share one SSL context: building a
+        # transport loads the CA store (~23 ms here), too slow to do a hundred times up front.
+        for i, busy in enumerate(self._busy):
+            if busy < self._per_shard:
+                return i
+        if len(self._shards) >= self._max_shards:
+            return min(range(len(self._busy)), key=self._busy.__getitem__)
         if self._ssl is None:
             self._ssl = httpx2.create_ssl_context()
         self._shards.append(httpx2.AsyncHTTPTransport(verify=self._ssl, limits=self._limits))

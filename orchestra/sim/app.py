@@ -203,6 +203,8 @@ class ChatCompletions:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sim, stats = self.sim, self.sim.stats
         stats.requests += 1
+        if scope.get("client"):
+            stats.peers.add(tuple(scope["client"]))
         try:
             request = parse_chat_request(await Request(scope, receive).body(), sim.config.models[0])
         except BadRequest as exc:

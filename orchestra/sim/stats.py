@@ -13,7 +13,7 @@ from typing import Any
 
 __all__ = ["ModelStats", "SimStats"]
 
-_COLLECTIONS = ("accepted_times", "per_model")
+_COLLECTIONS = ("accepted_times", "per_model", "peers")
 _OUTCOMES = ("ok", "rate_limited", "errors_5xx", "hangs", "drops", "malformed", "bad_requests")
 
 
@@ -43,6 +43,9 @@ class SimStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     accepted_times: list[float] = field(default_factory=list)
+    # Client (host, port) pairs seen: how many connections clients opened. A client that builds a
+    # new HTTP client per request (prompto, DESIGN.md) shows one per request here.
+    peers: set[tuple[str, int]] = field(default_factory=set)
     per_model: dict[str, ModelStats] = field(default_factory=dict)
 
     def model(self, name: str) -> ModelStats:
@@ -89,6 +92,7 @@ class SimStats:
         }
         out["per_model"] = {name: asdict(counts) for name, counts in self.per_model.items()}
         out["accepted"] = len(self.accepted_times)
+        out["connections"] = len(self.peers)
         if times:
             out["accepted_times"] = list(self.accepted_times)
         return out
