@@ -150,7 +150,10 @@ async def test_faulty_simulator_every_row_once(tmp_path: Path) -> None:
 async def test_rows_fall_back_to_a_healthy_endpoint_of_the_same_model(tmp_path: Path) -> None:
     _write_rows(tmp_path / "in.jsonl", [_batch_row(f"r{i}", "m") for i in range(60)])
     meter = Meter()
-    async with serve_sim(SimConfig(error_rate=1.0)) as broken, serve_sim(SimConfig(completion_tokens=3)) as good:
+    async with (
+        serve_sim(SimConfig(error_rate=1.0)) as broken,
+        serve_sim(SimConfig(completion_tokens=3)) as good,
+    ):
         members = [
             build_endpoint(EndpointSpec(name=name, base_url=sim.url, model="m", max_concurrency=10), meter)[0]
             for name, sim in (("broken", broken), ("good", good))

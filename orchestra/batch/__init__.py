@@ -41,7 +41,7 @@ from orchestra.batch.formats import (
     parse_object,
 )
 from orchestra.batch.journal import Journal, Recovery, merge_journals
-from orchestra.batch.runner import BatchRunner, Router
+from orchestra.batch.runner import BatchRunner, Router, lane_concurrency
 from orchestra.batch.stats import BatchStats, EndpointProbe, LaneStats
 from orchestra.chat import ChatRequest
 from orchestra.endpoints.base import Endpoint
@@ -63,6 +63,7 @@ __all__ = [
     "Router",
     "RowSource",
     "error_row",
+    "lane_concurrency",
     "merge_journals",
     "ok_row",
     "parse_line",

@@ -190,6 +190,8 @@ async def live_progress(view: ProgressView, *, refresh: float = 0.25) -> AsyncIt
             finally:
                 group.cancel_scope.cancel()
         live.update(view.render(), refresh=True)
+    if not view.console.is_terminal:
+        view.console.line()  # off a terminal, Live leaves its last frame without a newline
 
 
 def summary_table(summary: dict[str, Any]) -> Group:

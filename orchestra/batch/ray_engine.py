@@ -38,7 +38,7 @@ import anyio
 
 from orchestra.batch.formats import BadLine, BatchRow, JsonlSource, LineRef
 from orchestra.batch.journal import iter_journal, merge_journals, winning_lines
-from orchestra.batch.runner import BatchRunner
+from orchestra.batch.runner import BatchRunner, lane_concurrency
 from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Usage
 from orchestra.endpoints.base import Endpoint, WrapperEndpoint
 from orchestra.endpoints.config import EndpointSpec
@@ -421,6 +421,22 @@ def _combine(parts: list[dict[str, Any]], merged: Path, wall: float, **where: An
     return total
 
 
+def _start_limiters(ray: Any, specs: list[EndpointSpec], concurrency: int) -> dict[str, Any]:
+    """One :class:`LimiterActor` per endpoint; ``num_cpus=0`` leaves the CPUs to the shard tasks."""
+    actor = ray.remote(LimiterActor).options(num_cpus=0, max_concurrency=100_000)
+    return {
+        s.name: actor.remote(
+            rpm=s.rpm,
+            tpm=s.tpm,
+            max_concurrency=s.max_concurrency,
+            window=s.window,
+            adaptive=s.max_concurrency is None,
+            initial_concurrency=concurrency,
+        )
+        for s in specs
+    }
+
+
 def run_ray(
     input: Path,
     output: Path,
@@ -466,39 +482,18 @@ def run_ray(
         with _served(list(specs)) as served:
             count = shards or max(1, int(ray.cluster_resources().get("CPU", 1)))
             paths = prepare_shards(output, count)
-            # num_cpus=0: the limiters must not take the CPUs the shard tasks need.
-            actor = ray.remote(LimiterActor).options(num_cpus=0, max_concurrency=100_000)
-            limiters = {
-                s.name: actor.remote(
-                    rpm=s.rpm,
-                    tpm=s.tpm,
-                    max_concurrency=s.max_concurrency,
-                    window=s.window,
-                    adaptive=s.max_concurrency is None,
-                    initial_concurrency=concurrency,
-                )
-                for s in served
+            common = {
+                "input": str(input),
+                "count": count,
+                "specs": [s.model_dump(mode="json") for s in served],
+                "limiters": _start_limiters(ray, served, concurrency),
+                "by_model": by_model,
+                "concurrency": lane_concurrency(served, concurrency),
+                "retry_failed": retry_failed,
+                "max_row_attempts": max_row_attempts,
             }
-            lanes: dict[str, int] = {}
-            for s in served:
-                lanes[s.model or ""] = lanes.get(s.model or "", 0) + (s.max_concurrency or concurrency)
             task = ray.remote(run_shard).options(num_cpus=1, max_retries=0)
-            jobs = [
-                {
-                    "input": str(input),
-                    "journal": str(path),
-                    "index": k,
-                    "count": count,
-                    "specs": [s.model_dump(mode="json") for s in served],
-                    "limiters": limiters,
-                    "by_model": by_model,
-                    "concurrency": lanes,
-                    "retry_failed": retry_failed,
-                    "max_row_attempts": max_row_attempts,
-                }
-                for k, path in enumerate(paths)
-            ]
-            refs = [task.remote(job) for job in jobs]
+            refs = [task.remote({**common, "index": k, "journal": str(p)}) for k, p in enumerate(paths)]
             try:
                 parts = ray.get(refs)
             except KeyboardInterrupt:

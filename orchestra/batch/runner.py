@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,15 +46,28 @@ from orchestra.batch.journal import Journal
 from orchestra.batch.stats import BatchStats, EndpointProbe, LaneStats, iter_stack
 from orchestra.clock import Clock, MonotonicClock
 from orchestra.endpoints.base import Endpoint
+from orchestra.endpoints.config import EndpointSpec
 from orchestra.errors import EndpointError, UsageError
 
-__all__ = ["BatchRunner", "Router"]
+__all__ = ["BatchRunner", "Router", "lane_concurrency"]
 
 ResultHook = Callable[[BatchResult], Awaitable[None]]
 
 _WRITE_GROUP = 512  # rows per journal write + fsync at most
 _RESULT_BUFFER = 256  # finished rows waiting for the writer
 _SCAN_YIELD_EVERY = 64  # input lines read between two checkpoints (let workers run while reading)
+
+
+def lane_concurrency(specs: Sequence[EndpointSpec], default: int) -> dict[str, int]:
+    """Workers per model lane: the sum of its endpoints' ``max_concurrency`` (``default`` for each
+    endpoint that states none, where it is also the start and ceiling of the adaptive limit).
+
+    An endpoint with no model (the embedded one, named when it starts) counts under ``""``.
+    """
+    lanes: dict[str, int] = {}
+    for spec in specs:
+        lanes[spec.model or ""] = lanes.get(spec.model or "", 0) + (spec.max_concurrency or default)
+    return lanes
 
 
 class Router:

@@ -25,7 +25,7 @@ from rich.console import Console
 from orchestra.batch.formats import JsonlSource
 from orchestra.batch.journal import Journal, merge_journals
 from orchestra.batch.progress import ProgressView, live_progress, summary_table
-from orchestra.batch.runner import BatchRunner
+from orchestra.batch.runner import BatchRunner, lane_concurrency
 from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
 from orchestra.endpoints.config import EndpointSpec, resolve_specs
 from orchestra.errors import OrchestraError, UsageError
@@ -54,15 +54,6 @@ def default_summary_path(output: Path) -> Path:
     return output.with_name(output.stem + ".summary.json")
 
 
-def _lane_concurrency(specs: list[EndpointSpec], default: int) -> dict[str, int]:
-    """Workers per model: the sum of its endpoints' caps (``default`` for one that states none)."""
-    lanes: dict[str, int] = {}
-    for spec in specs:
-        model = spec.model or ""
-        lanes[model] = lanes.get(model, 0) + (spec.max_concurrency or default)
-    return lanes
-
-
 async def _run_local(
     specs: list[EndpointSpec],
     source: JsonlSource,
@@ -78,7 +69,7 @@ async def _run_local(
     from orchestra.endpoints.stack import connect
 
     async with connect(specs, initial_concurrency=concurrency) as conn:
-        per_model = _lane_concurrency(specs, concurrency)
+        per_model = lane_concurrency(specs, concurrency)
         workers = {m: per_model.get(m, concurrency) for m in conn.pools}
         if len(workers) == 1 and "" in per_model:  # the local model: its name is known only now
             workers = {m: per_model[""] for m in conn.pools}
