@@ -48,13 +48,19 @@ def scripted_llm(request: ChatRequest) -> str:
 
 async def main() -> None:
     search = make_search(sample_corpus_path(), latency=0.2, k=1)
-    planners = {"sequential": ReActPlanner(), "parallel": ParallelPlanner(native=False), "compiler": LLMCompilerPlanner()}
+    planners = {
+        "sequential": ReActPlanner(),
+        "parallel": ParallelPlanner(native=False),
+        "compiler": LLMCompilerPlanner(),
+    }
     times = {}
     for strategy, planner in planners.items():
         agent = Agent(FunctionModel(scripted_llm), [search], planner=planner, strategy=strategy)
         result = await agent.run(QUESTION)
         times[strategy] = result.wall_time
-        print(f"{strategy:>10}: {result.wall_time:.2f} s, {result.llm_calls} LLM calls, answer: {result.answer}")
+        print(
+            f"{strategy:>10}: {result.wall_time:.2f} s, {result.llm_calls} LLM calls, answer: {result.answer}"
+        )
     print(f"compiler speedup over sequential: {times['sequential'] / times['compiler']:.1f}x")
 
 

@@ -1,6 +1,6 @@
 """Chat with the embedded local model: no API key, no configuration.
 
-    python examples/chat_local.py "What is 2+3?"
+python examples/chat_local.py "What is 2+3?"
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ async def main(question: str) -> None:
         reply = await conn.default.complete(ChatRequest.of(question, max_tokens=24, n=2, temperature=0.8))
         for choice in reply.choices:
             print(f"sample {choice.index}: {choice.message.content!r}")
-        print(f"usage: {reply.usage.prompt_tokens} prompt + {reply.usage.completion_tokens} completion tokens")
+        print(
+            f"usage: {reply.usage.prompt_tokens} prompt + {reply.usage.completion_tokens} completion tokens"
+        )
 
 
 if __name__ == "__main__":

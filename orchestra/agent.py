@@ -135,12 +135,19 @@ class Agent:
         trace = Trace(self.clock)
         context = PlanContext(question=question, tools=list(self.tools))
         executor = Executor(
-            self.tools, max_concurrency=self.max_concurrency, clock=self.clock, trace=trace,
+            self.tools,
+            max_concurrency=self.max_concurrency,
+            clock=self.clock,
+            trace=trace,
             default_timeout=self.task_timeout,
         )
         state = RunState(
-            agent=self, context=context, model=ModelCalls(self.endpoint, trace), executor=executor,
-            plan=Plan(self.tools), trace=trace,
+            agent=self,
+            context=context,
+            model=ModelCalls(self.endpoint, trace),
+            executor=executor,
+            plan=Plan(self.tools),
+            trace=trace,
         )
         start = self.clock.now()
         with trace.activate():

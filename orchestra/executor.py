@@ -113,7 +113,9 @@ class Executor:
         retry_delay: float = 0.0,
         dedup: bool = True,
     ) -> None:
-        self.tools: dict[str, Tool] = dict(tools) if isinstance(tools, Mapping) else {t.name: t for t in tools}
+        self.tools: dict[str, Tool] = (
+            dict(tools) if isinstance(tools, Mapping) else {t.name: t for t in tools}
+        )
         if max_concurrency is not None and max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
         self.max_concurrency = max_concurrency
@@ -140,7 +142,9 @@ class Executor:
 
     def timeout_for(self, tool: Tool) -> float | None:
         """The timeout one attempt of ``tool`` gets."""
-        return self.timeouts.get(tool.name, tool.timeout if tool.timeout is not None else self.default_timeout)
+        return self.timeouts.get(
+            tool.name, tool.timeout if tool.timeout is not None else self.default_timeout
+        )
 
     async def run(
         self,
@@ -369,7 +373,9 @@ class _Run:
                     result.value = await tool.invoke(kwargs)
                 if not deadline.cancelled_caught:
                     break
-                error = ToolError(f"{tool.name} timed out after {timeout:g} s", tool=tool.name, task_id=task.id)
+                error = ToolError(
+                    f"{tool.name} timed out after {timeout:g} s", tool=tool.name, task_id=task.id
+                )
             except Exception as exc:
                 error = _as_tool_error(exc, tool, task)
             if attempt <= tool.retries and delay > 0:
@@ -406,16 +412,26 @@ class _Run:
         if result.status == "ok":
             self.values[tid] = result.value
         start = result.start if result.start is not None else (result.ready or result.end or 0.0)
-        attrs: dict[str, Any] = {"task_id": tid, "tool": result.tool, "status": result.status,
-                                 "attempts": result.attempts}
+        attrs: dict[str, Any] = {
+            "task_id": tid,
+            "tool": result.tool,
+            "status": result.status,
+            "attempts": result.attempts,
+        }
         if result.status == "ok":
             attrs["result"] = _preview(result.value)
         if result.reused_from is not None:
             attrs["reused_from"] = result.reused_from
-        self.spans.append(Span(
-            f"{tid}. {result.tool}", "task", start, result.end, attrs,
-            None if result.error is None else str(result.error),
-        ))
+        self.spans.append(
+            Span(
+                f"{tid}. {result.tool}",
+                "task",
+                start,
+                result.end,
+                attrs,
+                None if result.error is None else str(result.error),
+            )
+        )
         if self.on_result is not None:
             self.on_result(result)
 
@@ -431,9 +447,15 @@ class _Run:
         else:
             why = f"depends on task {blocker}, which was skipped because {failure}"
         now = self.now()
-        self.record(TaskResult(
-            task.id, task.tool, "skipped", error=ToolError(why, tool=task.tool, task_id=task.id), end=now,
-        ))
+        self.record(
+            TaskResult(
+                task.id,
+                task.tool,
+                "skipped",
+                error=ToolError(why, tool=task.tool, task_id=task.id),
+                end=now,
+            )
+        )
 
     def cancel_unfinished(self) -> None:
         """Give every task of the plan that has no result a ``cancelled`` one (the run stopped)."""
@@ -441,11 +463,17 @@ class _Run:
         now = self.now()
         for task in self.plan.tasks.values():
             if task.id not in self.results:
-                self.record(TaskResult(
-                    task.id, task.tool, "cancelled",
-                    error=ToolError("the run ended before this task finished", tool=task.tool, task_id=task.id),
-                    end=now,
-                ))
+                self.record(
+                    TaskResult(
+                        task.id,
+                        task.tool,
+                        "cancelled",
+                        error=ToolError(
+                            "the run ended before this task finished", tool=task.tool, task_id=task.id
+                        ),
+                        end=now,
+                    )
+                )
 
 
 class _Call:
@@ -546,7 +574,11 @@ def _freeze(value: Any) -> Any:
 def _call_key(tool_name: str, kwargs: dict[str, Any]) -> tuple[str, Any] | None:
     try:
         # Validated kwargs come in the signature's order, so the top level needs no sorting.
-        return (tool_name, tuple((k, v.__class__, v) if v.__class__ in _SCALARS else (k, _freeze(v))
-                                 for k, v in kwargs.items()))
+        return (
+            tool_name,
+            tuple(
+                (k, v.__class__, v) if v.__class__ in _SCALARS else (k, _freeze(v)) for k, v in kwargs.items()
+            ),
+        )
     except TypeError:
         return None

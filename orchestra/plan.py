@@ -116,7 +116,9 @@ class Plan:
     """
 
     def __init__(self, tools: Mapping[str, Tool] | Iterable[Tool] = (), *, known: Iterable[int] = ()) -> None:
-        self.tools: dict[str, Tool] = dict(tools) if isinstance(tools, Mapping) else {t.name: t for t in tools}
+        self.tools: dict[str, Tool] = (
+            dict(tools) if isinstance(tools, Mapping) else {t.name: t for t in tools}
+        )
         self.tasks: dict[int, Task] = {}
         self.known: set[int] = set(known)
         self._ids: set[int] = set(self.known)  # known | tasks, kept up to date: check() is O(task)
@@ -175,7 +177,9 @@ class Plan:
         return "\n".join(lines)
 
 
-def validate(tasks: Iterable[Task], tools: Mapping[str, Tool] | Iterable[Tool], *, known: Iterable[int] = ()) -> list[PlanError]:
+def validate(
+    tasks: Iterable[Task], tools: Mapping[str, Tool] | Iterable[Tool], *, known: Iterable[int] = ()
+) -> list[PlanError]:
     """Every problem of a whole plan given at once (a JSON planner's output), cycles included.
 
     Tasks are checked in order as :meth:`Plan.add` would, except that a cycle is reported as a
@@ -193,11 +197,13 @@ def validate(tasks: Iterable[Task], tools: Mapping[str, Tool] | Iterable[Tool], 
     problems: list[PlanError] = []
     if cycle:
         path = " -> ".join(str(i) for i in [*cycle, cycle[0]])
-        problems.append(PlanError(
-            f"tasks {path} form a cycle: each waits for the next, so none can run; "
-            "a task may only use results of tasks before it",
-            task_id=cycle[0],
-        ))
+        problems.append(
+            PlanError(
+                f"tasks {path} form a cycle: each waits for the next, so none can run; "
+                "a task may only use results of tasks before it",
+                task_id=cycle[0],
+            )
+        )
     seen: set[int] = set(known)
     joined: Task | None = None
     for task in tasks:
@@ -228,7 +234,7 @@ def find_cycle(tasks: Iterable[Task]) -> list[int] | None:
                 stack.pop()
             elif child in graph and color.get(child) == 1:
                 ids = [n for n, _ in stack]
-                return ids[ids.index(child):]
+                return ids[ids.index(child) :]
             elif child in graph and child not in color:
                 color[child] = 1
                 stack.append((child, iter(graph[child])))
@@ -277,7 +283,9 @@ def _check_task(
     return problems
 
 
-def _reference_problems(task: Task, seen: set[int] | frozenset[int], ignore_forward: Iterable[int]) -> list[PlanError]:
+def _reference_problems(
+    task: Task, seen: set[int] | frozenset[int], ignore_forward: Iterable[int]
+) -> list[PlanError]:
     tid = task.id
     problems: list[PlanError] = []
 
@@ -291,7 +299,9 @@ def _reference_problems(task: Task, seen: set[int] | frozenset[int], ignore_forw
         elif dep in seen or dep in ignore_forward:
             continue
         elif dep > tid:
-            problem(f"{ref} refers to task {dep}, which comes later; a task can only use results of tasks before it")
+            problem(
+                f"{ref} refers to task {dep}, which comes later; a task can only use results of tasks before it"
+            )
         else:
             avail = ", ".join(f"${i}" for i in sorted(seen)) or "none"
             problem(f"{ref} refers to task {dep}, which does not exist (available: {avail})")
@@ -310,4 +320,3 @@ def _check_arguments(task: Task, tool: Tool) -> list[PlanError]:
         params = tool.signature()
         return [PlanError(f"task {task.id}: {exc} — expected {params}", task_id=task.id)]
     return []
-

@@ -103,9 +103,7 @@ def _step_into(obj: Any, step: Step, where: Ref) -> Any:
         if isinstance(obj, (list, tuple, str)):
             if -len(obj) <= step < len(obj):
                 return obj[step]
-            raise PlanError(
-                f"{where}: index {step} is out of range; the value has {len(obj)} item(s)"
-            )
+            raise PlanError(f"{where}: index {step} is out of range; the value has {len(obj)} item(s)")
         raise PlanError(f"{where}: cannot index a {type(obj).__name__} with [{step}]")
     if not step.startswith("_") and hasattr(obj, step):
         return getattr(obj, step)

@@ -65,7 +65,9 @@ class ModelCalls:
             self.calls += 1
             response = await self.endpoint.complete(request)
             self.usage = self.usage + response.usage
-            span.attrs.update(prompt_tokens=response.usage.prompt_tokens, completion_tokens=response.usage.completion_tokens)
+            span.attrs.update(
+                prompt_tokens=response.usage.prompt_tokens, completion_tokens=response.usage.completion_tokens
+            )
         return response
 
     async def stream(self, request: ChatRequest, name: str, kind: str = "plan") -> AsyncIterator[str]:
@@ -90,7 +92,9 @@ class ModelCalls:
             span.end = self.trace.clock.now()
             if usage is not None:
                 self.usage = self.usage + usage
-                span.attrs.update(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+                span.attrs.update(
+                    prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
+                )
 
 
 @dataclass
@@ -258,7 +262,9 @@ async def run_compiler(state: RunState) -> str:
     agent = state.agent
     joiner = agent.joiner or getattr(agent.planner, "joiner", None)
     if joiner is None:
-        raise UsageError("the compiler strategy needs a joiner: pass Agent(joiner=...) or a planner that has one")
+        raise UsageError(
+            "the compiler strategy needs a joiner: pass Agent(joiner=...) or a planner that has one"
+        )
     context = state.context
     for round_no in range(agent.max_replans + 1):
         context.final = round_no == agent.max_replans
@@ -324,7 +330,11 @@ _ASYNC_MESSAGE = (
     "use sequential, parallel or compiler"
 )
 
-register_strategy("sequential", run_sequential, planner=StepPlanner, description="ReAct: one tool call per turn")
-register_strategy("parallel", run_parallel, planner=StepPlanner, description="one batch of parallel calls per turn")
+register_strategy(
+    "sequential", run_sequential, planner=StepPlanner, description="ReAct: one tool call per turn"
+)
+register_strategy(
+    "parallel", run_parallel, planner=StepPlanner, description="one batch of parallel calls per turn"
+)
 register_strategy("compiler", run_compiler, planner=Planner, description="LLMCompiler: streamed DAG + joiner")
 register_strategy("async", run_async_stub, planner=None, description="interrupts (not in this release)")

@@ -50,7 +50,9 @@ async def _chunks_of(response: ChatResponse, chunk_chars: int, delay: float) -> 
             if delay:
                 await anyio.sleep(delay)
             yield ChatChunk(index=choice.index, delta=text[start : start + chunk_chars])
-        yield ChatChunk(index=choice.index, finish_reason=choice.finish_reason, tool_calls=choice.message.tool_calls)
+        yield ChatChunk(
+            index=choice.index, finish_reason=choice.finish_reason, tool_calls=choice.message.tool_calls
+        )
     yield ChatChunk(usage=response.usage)
 
 
@@ -77,7 +79,9 @@ class ScriptedModel:
     def _next(self, request: ChatRequest) -> ChatResponse:
         self.requests.append(request)
         if self._used >= len(self._steps):
-            raise AssertionError(f"{self.name}: request #{self._used + 1} but only {len(self._steps)} steps scripted")
+            raise AssertionError(
+                f"{self.name}: request #{self._used + 1} but only {len(self._steps)} steps scripted"
+            )
         step = self._steps[self._used]
         self._used += 1
         if isinstance(step, BaseException):

@@ -119,7 +119,9 @@ class Tool:
         try:
             parameters = _clean_schema(model.model_json_schema())
         except pydantic.PydanticUserError as exc:  # e.g. a parameter typed with an arbitrary class
-            raise UsageError(f"tool {tool_name!r}: parameters cannot be described as JSON schema: {exc}") from exc
+            raise UsageError(
+                f"tool {tool_name!r}: parameters cannot be described as JSON schema: {exc}"
+            ) from exc
         return cls(
             name=tool_name,
             description=description if description is not None else summary,
@@ -169,7 +171,9 @@ class Tool:
         schema.setdefault("type", "object")
         schema.setdefault("properties", {})
         if schema["type"] != "object":
-            raise UsageError(f"tool {name!r}: parameters schema must be of type object, got {schema['type']!r}")
+            raise UsageError(
+                f"tool {name!r}: parameters schema must be of type object, got {schema['type']!r}"
+            )
         return cls(
             name=name,
             description=description,
@@ -280,7 +284,9 @@ class Tool:
 
     def _shape_problems(self, bound: Mapping[str, Any]) -> list[str]:
         props = self.parameters.get("properties", {})
-        problems = [f"missing required argument {n!r}" for n in self.parameters.get("required", ()) if n not in bound]
+        problems = [
+            f"missing required argument {n!r}" for n in self.parameters.get("required", ()) if n not in bound
+        ]
         closed = self.validator is not None or self.parameters.get("additionalProperties") is False
         if closed:
             extra = [n for n in bound if n not in props]
@@ -301,7 +307,9 @@ class Tool:
                 self.validator(values)
             except ToolError as exc:
                 per_name: dict[str, str] = getattr(exc, "problems", {})
-                return [text for name, text in per_name.items() if name in values and not text.startswith("unexp")]
+                return [
+                    text for name, text in per_name.items() if name in values and not text.startswith("unexp")
+                ]
             return []
         props = self.parameters.get("properties", {})
         found = (_json_type_problem(n, v, props.get(n, {}).get("type")) for n, v in values.items())
@@ -431,7 +439,9 @@ def _signature_model(
     typed = fn if inspect.isroutine(fn) or isinstance(fn, functools.partial) else type(fn).__call__
     try:
         sig = inspect.signature(fn)
-        hints = get_type_hints(typed.func if isinstance(typed, functools.partial) else typed, include_extras=True)
+        hints = get_type_hints(
+            typed.func if isinstance(typed, functools.partial) else typed, include_extras=True
+        )
     except (TypeError, ValueError, NameError) as exc:
         raise UsageError(
             f"tool {tool_name!r}: cannot read the signature: {exc} "
@@ -446,7 +456,9 @@ def _signature_model(
             extra = "allow"
             continue
         if param.kind is inspect.Parameter.POSITIONAL_ONLY:
-            raise UsageError(f"tool {tool_name!r}: positional-only parameter {pname!r} cannot be passed by name")
+            raise UsageError(
+                f"tool {tool_name!r}: positional-only parameter {pname!r} cannot be passed by name"
+            )
         annotation = hints.get(pname, Any)
         info = pydantic.Field(alias=pname, description=arg_docs.get(pname))
         if param.default is not inspect.Parameter.empty:

@@ -43,7 +43,9 @@ __all__ = [
 ]
 
 
-def default_planner(strategy: str, *, structured: bool = True) -> ReActPlanner | ParallelPlanner | JSONPlanner | LLMCompilerPlanner:
+def default_planner(
+    strategy: str, *, structured: bool = True
+) -> ReActPlanner | ParallelPlanner | JSONPlanner | LLMCompilerPlanner:
     """The planner a strategy uses unless told otherwise.
 
     Args:

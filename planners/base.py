@@ -100,7 +100,9 @@ def parse_json(text: str, what: str, *, partial: bool = False) -> Any:
                 return pydantic_core.from_json(body, allow_partial="trailing-strings")
             except ValueError:
                 pass
-        raise PlanError(f"the {what} is not valid JSON ({exc.msg} at character {exc.pos}); answer with JSON only") from None
+        raise PlanError(
+            f"the {what} is not valid JSON ({exc.msg} at character {exc.pos}); answer with JSON only"
+        ) from None
 
 
 def task_from_call(task_id: int, call: Any, *, thought: str | None = None) -> Task:
@@ -111,14 +113,14 @@ def task_from_call(task_id: int, call: Any, *, thought: str | None = None) -> Ta
     """
     if not isinstance(call, Mapping) or not isinstance(call.get("tool"), str):
         raise PlanError(
-            f"task {task_id}: expected an object {{\"tool\": name, \"args\": {{...}}}}, got {json.dumps(call)[:120]}",
+            f'task {task_id}: expected an object {{"tool": name, "args": {{...}}}}, got {json.dumps(call)[:120]}',
             task_id=task_id,
         )
     args = call.get("args", {})
     if args is None:
         args = {}
     if not isinstance(args, Mapping):
-        raise PlanError(f"task {task_id}: \"args\" must be an object of named arguments", task_id=task_id)
+        raise PlanError(f'task {task_id}: "args" must be an object of named arguments', task_id=task_id)
     return Task(task_id, call["tool"], kwargs=dict(args), thought=thought)
 
 

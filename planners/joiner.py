@@ -36,7 +36,9 @@ _SHOT_USER = """Question: Which is longer, the Nile or the Amazon?
 Results:
 1. search(query='Nile') -> The Nile is about 6,650 kilometres long.
 2. search(query='Amazon') -> The Amazon River is about 6,400 kilometres long."""
-_SHOT_ANSWER = '{"action": "finish", "answer": "The Nile (about 6,650 km) is longer than the Amazon (about 6,400 km)."}'
+_SHOT_ANSWER = (
+    '{"action": "finish", "answer": "The Nile (about 6,650 km) is longer than the Amazon (about 6,400 km)."}'
+)
 
 
 def joiner_schema(*, allow_replan: bool = True, max_chars: int | None = 300) -> dict[str, Any]:
@@ -45,7 +47,9 @@ def joiner_schema(*, allow_replan: bool = True, max_chars: int | None = 300) -> 
     ``max_chars`` bounds the strings: under constrained decoding a weak model that starts repeating
     itself is then made to close the JSON instead of running into ``max_tokens`` mid-string.
     """
-    text: dict[str, Any] = {"type": "string"} if max_chars is None else {"type": "string", "maxLength": max_chars}
+    text: dict[str, Any] = (
+        {"type": "string"} if max_chars is None else {"type": "string", "maxLength": max_chars}
+    )
     finish = {
         "type": "object",
         "properties": {"action": {"const": "finish"}, "answer": text},
@@ -81,7 +85,9 @@ def parse_decision(text: str, *, allow_replan: bool = True) -> Decision:
         return _from_object(obj, allow_replan)
     match = _TEXT_RE.search(stripped)
     if match is None:
-        raise PlanError('the decision must be {"action": "finish", "answer": ...} or {"action": "replan", "reason": ...}')
+        raise PlanError(
+            'the decision must be {"action": "finish", "answer": ...} or {"action": "replan", "reason": ...}'
+        )
     kind, body = match.group(1).lower(), match.group(2).strip()
     if kind == "replan" and allow_replan:
         return Replan(body)
@@ -137,15 +143,24 @@ class JSONJoiner:
         return ChatRequest(
             messages=[
                 Message(role="system", content=system),
-                *([Message(role="user", content=_SHOT_USER), Message(role="assistant", content=_SHOT_ANSWER)]
-                  if self.examples else []),
+                *(
+                    [
+                        Message(role="user", content=_SHOT_USER),
+                        Message(role="assistant", content=_SHOT_ANSWER),
+                    ]
+                    if self.examples
+                    else []
+                ),
                 Message(role="user", content=user),
             ],
             max_tokens=self.max_tokens,
             temperature=self.temperature,
             response_format=(
-                json_response_format("decision", joiner_schema(allow_replan=allow, max_chars=self.max_answer_chars))
-                if self.structured else None
+                json_response_format(
+                    "decision", joiner_schema(allow_replan=allow, max_chars=self.max_answer_chars)
+                )
+                if self.structured
+                else None
             ),
         )
 

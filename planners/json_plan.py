@@ -129,7 +129,10 @@ def example_turns(tools: list) -> list[Message]:
     """Example question/plan turns for the tools at hand (none for tools without examples)."""
     messages: list[Message] = []
     for tool in tools:
-        param = next((n for n in tool.required if tool.parameters["properties"].get(n, {}).get("type") == "string"), None)
+        param = next(
+            (n for n in tool.required if tool.parameters["properties"].get(n, {}).get("type") == "string"),
+            None,
+        )
         if param is None or tool.name not in _SHOTS or len(tool.required) != 1:
             continue
         for question, values in _SHOTS[tool.name]:

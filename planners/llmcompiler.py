@@ -84,7 +84,9 @@ class LLMCompilerParser:
                 self.done = True
                 return tasks
         if self._pending is not None and len(self._pending) + len(self._buffer) > _MAX_STATEMENT:
-            raise PlanError(f"a task statement is longer than {_MAX_STATEMENT} characters; keep arguments short")
+            raise PlanError(
+                f"a task statement is longer than {_MAX_STATEMENT} characters; keep arguments short"
+            )
         return tasks
 
     def close(self) -> list[Task]:
@@ -161,7 +163,9 @@ class LLMCompilerParser:
         kwargs: dict[str, Any] = {}
         for kw in call.keywords:
             if kw.arg is None:
-                raise PlanError(f"task {task_id}: **arguments are not supported; name each one", task_id=task_id)
+                raise PlanError(
+                    f"task {task_id}: **arguments are not supported; name each one", task_id=task_id
+                )
             kwargs[kw.arg] = _literal(kw.value, task_id)
         return self._make(task_id, call.func.id, args, kwargs)
 
@@ -304,7 +308,10 @@ class LLMCompilerPlanner:
         """A request for the next round's plan, with earlier results and feedback in it."""
         system = self.system.format(tools=tool_lines(context.tools), end=END_OF_PLAN)
         return ChatRequest(
-            messages=[Message(role="system", content=system), Message(role="user", content=plan_prompt(context))],
+            messages=[
+                Message(role="system", content=system),
+                Message(role="user", content=plan_prompt(context)),
+            ],
             max_tokens=self.max_tokens,
             temperature=self.temperature,
             extra={"stop": [END_OF_PLAN]},

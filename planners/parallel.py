@@ -47,7 +47,9 @@ def batch_schema(
         return answer
     calls = {
         "type": "object",
-        "properties": {"calls": {"type": "array", "items": call_schema(tools), "minItems": 1, "maxItems": max_calls}},
+        "properties": {
+            "calls": {"type": "array", "items": call_schema(tools), "minItems": 1, "maxItems": max_calls}
+        },
         "required": ["calls"],
         "additionalProperties": False,
     }
@@ -78,11 +80,17 @@ class ParallelPlanner:
         emulate = self.native is not True
         system = _SYSTEM.format(tools=tool_lines(context.tools), emulated=_EMULATED if emulate else "")
         schema = batch_schema(
-            context.tools, max_calls=self.max_calls, final=context.final, max_answer_chars=self.max_answer_chars
+            context.tools,
+            max_calls=self.max_calls,
+            final=context.final,
+            max_answer_chars=self.max_answer_chars,
         )
         offer_tools = self.native is not False and not context.final
         return ChatRequest(
-            messages=[Message(role="system", content=system), Message(role="user", content=turn_prompt(context))],
+            messages=[
+                Message(role="system", content=system),
+                Message(role="user", content=turn_prompt(context)),
+            ],
             max_tokens=self.max_tokens,
             temperature=self.temperature,
             tools=[t.spec() for t in context.tools] if offer_tools else None,

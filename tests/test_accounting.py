@@ -72,7 +72,12 @@ async def test_metered_endpoint_prices_each_response_and_counts_everything() -> 
     meter = Meter()
     prices = PriceTable({"m": Price(1.0, 3.0)})
     inner = ScriptedModel(
-        [answer("m", 1000, 200), RateLimitError("429", status=429), answer("m", 3000, 100), EndpointTimeout("t")],
+        [
+            answer("m", 1000, 200),
+            RateLimitError("429", status=429),
+            answer("m", 3000, 100),
+            EndpointTimeout("t"),
+        ],
         name="ep",
     )
     endpoint = MeteredEndpoint(inner, meter, prices, clock=clock)

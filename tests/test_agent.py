@@ -43,7 +43,9 @@ def react(tool_name: str, **args) -> str:
 
 
 async def test_sequential_takes_one_turn_per_call():
-    model = ScriptedModel([react("search", query="a"), react("search", query="$1"), react("finish", answer="done (2 calls)")])
+    model = ScriptedModel(
+        [react("search", query="a"), react("search", query="$1"), react("finish", answer="done (2 calls)")]
+    )
     result = await Agent(model, [search], planner=ReActPlanner(), strategy="sequential").run("q?")
     model.assert_all_used()
     assert result.answer == "done (2 calls)"
@@ -61,7 +63,9 @@ async def test_sequential_drops_extra_calls_and_respects_max_turns():
         return react("search", query="again")
 
     model = FunctionModel(always_search)
-    result = await Agent(model, [search], planner=ReActPlanner(), strategy="sequential", max_turns=3).run("q?")
+    result = await Agent(model, [search], planner=ReActPlanner(), strategy="sequential", max_turns=3).run(
+        "q?"
+    )
     assert result.answer == "gave up"
     assert result.llm_calls == 4 and len(result.tasks) == 3
 
@@ -69,7 +73,9 @@ async def test_sequential_drops_extra_calls_and_respects_max_turns():
 async def test_parallel_runs_one_batch_per_turn_concurrently():
     batch = json.dumps({"calls": [{"tool": "search", "args": {"query": q}} for q in "abc"]})
     model = ScriptedModel([batch, json.dumps({"answer": "three facts"})])
-    result = await Agent(model, [search], planner=ParallelPlanner(native=False), strategy="parallel").run("q?")
+    result = await Agent(model, [search], planner=ParallelPlanner(native=False), strategy="parallel").run(
+        "q?"
+    )
     assert result.answer == "three facts" and result.llm_calls == 2
     a, b, c = spans(result)
     assert overlap(a, b) and overlap(b, c) and overlap(a, c)
@@ -81,7 +87,9 @@ COMPILER_PLAN = 'Thought: independent.\n1. search("Eiffel Tower")\n2. search(que
 
 async def test_compiler_streams_the_plan_into_the_executor_and_overlaps_tasks():
     model = ScriptedModel(
-        [COMPILER_PLAN, "Action: Finish(The Eiffel Tower (330 m) is taller.)"], chunk_chars=4, chunk_delay=0.004
+        [COMPILER_PLAN, "Action: Finish(The Eiffel Tower (330 m) is taller.)"],
+        chunk_chars=4,
+        chunk_delay=0.004,
     )
     planner = LLMCompilerPlanner(joiner=None)
     planner.joiner.structured = False
@@ -93,7 +101,10 @@ async def test_compiler_streams_the_plan_into_the_executor_and_overlaps_tasks():
     assert first.start < plan_span.end  # a tool started while the plan was still streaming
     assert overlap(first, second)
     assert result.llm_calls == 2 and result.replans == 0
-    assert result.plan_text().splitlines() == ["1. search('Eiffel Tower')", "2. search(query='Statue of Liberty')"]
+    assert result.plan_text().splitlines() == [
+        "1. search('Eiffel Tower')",
+        "2. search(query='Statue of Liberty')",
+    ]
 
 
 def json_plan_model(plans: list[dict], *, finish_when_final: bool = True) -> FunctionModel:
@@ -130,7 +141,10 @@ async def test_compiler_replans_incrementally_and_max_replans_is_a_true_cap():
 
 
 async def test_invalid_plan_is_repaired_with_feedback():
-    plans = [{"tasks": [{"tool": "serch", "args": {"query": "a"}}]}, {"tasks": [{"tool": "search", "args": {"query": "a"}}]}]
+    plans = [
+        {"tasks": [{"tool": "serch", "args": {"query": "a"}}]},
+        {"tasks": [{"tool": "search", "args": {"query": "a"}}]},
+    ]
     model = json_plan_model(plans)
     result = await Agent(model, [search], planner=JSONPlanner(), max_replans=0).run("q?")
     assert result.rounds[0].error and "unknown tool 'serch'" in result.rounds[0].error
@@ -185,7 +199,9 @@ def test_configuration_mistakes_are_usage_errors(kwargs, message):
 
 
 def test_run_sync_from_a_script():
-    model = ScriptedModel(['{"tasks": [{"tool": "search", "args": {"query": "x"}}]}', '{"action": "finish", "answer": "ok"}'])
+    model = ScriptedModel(
+        ['{"tasks": [{"tool": "search", "args": {"query": "x"}}]}', '{"action": "finish", "answer": "ok"}']
+    )
     result = Agent(model, [search], planner=JSONPlanner()).run_sync("q?")
     assert result.answer == "ok" and result.usage.completion_tokens > 0
 

@@ -10,7 +10,9 @@ import pytest
 
 
 def orchestra(*args: str, timeout: float = 100) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestra", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestra", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.mark.parametrize(

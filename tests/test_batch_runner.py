@@ -199,7 +199,7 @@ async def test_duplicates_reported_and_unknown_models_are_error_rows(tmp_path: P
     rows = [_batch_row("a", "m1"), _batch_row("b", "m2"), _batch_row("a", "m1"), _batch_row("c", "nope")]
     _write_rows(tmp_path / "in.jsonl", rows)
     lanes = {"m1": FunctionModel(lambda r: "one", name="e1"), "m2": FunctionModel(lambda r: "two", name="e2")}
-    runner = BatchRunner(lanes, journal=Journal(tmp_path / "out.jsonl"), concurrency=8)
+    runner = BatchRunner(lanes, journal=Journal(tmp_path / "out.jsonl"))
     stats = await runner.run(JsonlSource(tmp_path / "in.jsonl"))
     out = _output(tmp_path / "out.jsonl")
     assert sorted(out) == ["a", "b", "c"]
@@ -212,7 +212,6 @@ async def test_duplicates_reported_and_unknown_models_are_error_rows(tmp_path: P
 
 
 async def test_resume_redoes_only_retryable_errors_and_keeps_each_id_once(tmp_path: Path) -> None:
-    _write_rows(tmp_path / "in.jsonl", [_batch_row(f"r{i}") for i in range(30)])
     failing = {"r3": EndpointError("busy", status=503), "r4": EndpointError("bad", status=400)}
 
     def first(request: Any) -> Any:

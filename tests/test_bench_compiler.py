@@ -62,7 +62,11 @@ async def serve_files(files: dict[str, bytes]) -> AsyncIterator[str]:
 
     async def get(request: Request) -> Response:
         body = files.get(request.path_params["name"])
-        return Response(body, media_type="application/json") if body is not None else Response("no", status_code=404)
+        return (
+            Response(body, media_type="application/json")
+            if body is not None
+            else Response("no", status_code=404)
+        )
 
     app = Starlette(routes=[Route("/data/{name}", get)])
     sock = socket.socket()
@@ -108,8 +112,14 @@ async def test_a_directory_or_a_file_path(tmp_path: Path) -> None:
 
 
 async def test_a_url_served_on_loopback() -> None:
-    rows = [{"id": "a", "question": "Is it?", "answer": "yes"}, {"id": "b", "question": "Or?", "answer": "no"}]
-    files = {"hotpotqa_comparison.json": json.dumps(rows).encode(), "other.json": json.dumps(rows[:1]).encode()}
+    rows = [
+        {"id": "a", "question": "Is it?", "answer": "yes"},
+        {"id": "b", "question": "Or?", "answer": "no"},
+    ]
+    files = {
+        "hotpotqa_comparison.json": json.dumps(rows).encode(),
+        "other.json": json.dumps(rows[:1]).encode(),
+    }
     async with serve_files(files) as base:
         from_folder = await load_questions("hotpotqa", base)
         from_file = await load_questions("hotpotqa", base + "other.json")
@@ -219,7 +229,11 @@ def test_strategy_outputs_have_the_expected_turns() -> None:
     assert len(outputs("sequential", w)) == len(w.steps) + 1
     assert len(outputs("parallel", w)) == 3 + 1
     first_batch = json.loads(outputs("parallel", w)[0]["content"])
-    assert [c["args"]["query"] for c in first_batch["calls"]] == ["Yangtze River", "Volga River", "Mekong River"]
+    assert [c["args"]["query"] for c in first_batch["calls"]] == [
+        "Yangtze River",
+        "Volga River",
+        "Mekong River",
+    ]
     assert json.loads(outputs("compiler", w)[1]["content"]) == {"action": "finish", "answer": "Yangtze River"}
     with pytest.raises(UsageError):
         outputs("async", w)
@@ -305,7 +319,9 @@ async def test_sequential_gets_every_turn_a_five_branch_question_needs() -> None
     five = Question("q5", "Compare the Nile River, the Amazon River, the Yangtze River, the Volga River and the "
                     "Mekong River after each grew by 10%: which is longest?", "Nile River", 5)  # fmt: skip
     workload = build_workload("parallelqa", five)
-    assert len(workload.steps) == 11  # 5 x (search, math) + the combining math: beyond the agent's default 8 turns
+    assert (
+        len(workload.steps) == 11
+    )  # 5 x (search, math) + the combining math: beyond the agent's default 8 turns
     config = BenchConfig(dataset="parallelqa", strategies=("sequential",), latency=FAST)
     result = await run_workloads([workload], config)
     (row,) = result.rows
@@ -323,14 +339,28 @@ def test_cli_runs_as_a_subprocess(tmp_path: Path) -> None:
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path,
                           env={**os.environ, "COLUMNS": "200"})  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "speedup" in done.stdout and "compiler" in done.stdout and "not a measure of model quality" in done.stdout
+    assert (
+        "speedup" in done.stdout
+        and "compiler" in done.stdout
+        and "not a measure of model quality" in done.stdout
+    )
     data = json.loads(out.read_text())
     assert set(data["summary"]) == {"sequential", "compiler"} and len(data["rows"]) == 2
     assert data["summary"]["sequential"]["speedup"] == pytest.approx(1.0)
 
 
 def test_cli_bad_data_path_is_one_line() -> None:
-    command = [sys.executable, "-m", "orchestra", "bench", "compiler", "--data", "/nonexistent/x.json", "--limit", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "orchestra",
+        "bench",
+        "compiler",
+        "--data",
+        "/nonexistent/x.json",
+        "--limit",
+        "1",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=30)
     assert done.returncode != 0
     assert "/nonexistent/x.json" in done.stderr and "Traceback" not in done.stderr

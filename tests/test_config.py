@@ -35,7 +35,14 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_file_parses_and_normalises(tmp_path: Path) -> None:
     a, b = load_endpoints(write(tmp_path, GOOD))
-    assert (a.name, a.base_url, a.model, a.rpm, a.tpm, a.window) == ("a", "http://127.0.0.1:9/v1", "m1", 600, 100000, 60.0)
+    assert (a.name, a.base_url, a.model, a.rpm, a.tpm, a.window) == (
+        "a",
+        "http://127.0.0.1:9/v1",
+        "m1",
+        600,
+        100000,
+        60.0,
+    )
     assert b.is_local and not a.is_local
 
 
@@ -47,7 +54,10 @@ def test_file_parses_and_normalises(tmp_path: Path) -> None:
         ('[[endpoints]]\nname = "a"\nbase_url = "ftp://x"', "base_url"),
         ('[[endpoints]]\nname = "a"\nbase_url = "local"\nrpm = -5', "rpm"),
         ('[[endpoints]]\nname = "a"\nbase_url = "local"\nspeed = 3', "speed"),
-        ('[[endpoints]]\nname = "a"\nbase_url = "local"\n[[endpoints]]\nname = "a"\nbase_url = "local"', "duplicate"),
+        (
+            '[[endpoints]]\nname = "a"\nbase_url = "local"\n[[endpoints]]\nname = "a"\nbase_url = "local"',
+            "duplicate",
+        ),
     ],
 )
 def test_bad_files_say_what_is_wrong(tmp_path: Path, text: str, needle: str) -> None:

@@ -39,7 +39,9 @@ async def test_openai_429_code_is_a_rate_limit_that_pauses_and_then_succeeds() -
                 assert exc.status == 429 and exc.retry_after is not None and exc.retryable
             else:
                 raise AssertionError("the third request in the window should have been rate limited")
-        spec = EndpointSpec(name="sim", base_url=sim.url, model="sim-model")  # no limits known: learn from 429
+        spec = EndpointSpec(
+            name="sim", base_url=sim.url, model="sim-model"
+        )  # no limits known: learn from 429
         async with connect([spec]) as conn:
             reply = await conn.default.complete(ChatRequest.of("after the pause", max_tokens=2))
             assert reply.text

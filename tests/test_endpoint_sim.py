@@ -153,7 +153,9 @@ async def test_a_hung_request_times_out_and_is_retried() -> None:
     config = SimConfig(ttft=0.0, hang_rate=0.3, hang_seconds=30.0, seed=3)
     async with serve_sim(config) as sim:
         limiter = RateLimiter(adaptive=True, initial_concurrency=20)
-        endpoint = RetryingEndpoint(LimitedEndpoint(openai(sim.url, "sim", timeout=0.3), limiter), initial=0.05)
+        endpoint = RetryingEndpoint(
+            LimitedEndpoint(openai(sim.url, "sim", timeout=0.3), limiter), initial=0.05
+        )
         started = time.monotonic()
         results = await gather(endpoint, [f"q{i}" for i in range(10)])
         elapsed = time.monotonic() - started

@@ -19,7 +19,9 @@ EXPECT = {
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(path: Path) -> None:
-    result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, text=True, timeout=300, check=False
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     for needle in EXPECT.get(path.name, []):
         assert needle in result.stdout, result.stdout

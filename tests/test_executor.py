@@ -166,7 +166,13 @@ async def test_tool_exception_gives_an_error_result_and_skips_dependents() -> No
     ]
     with anyio.fail_after(5):  # the public LLMCompiler hangs here forever
         results = await Executor([ok, broken]).run(_stream(*tasks))
-    assert {i: r.status for i, r in results.items()} == {1: "ok", 2: "error", 3: "skipped", 4: "skipped", 5: "ok"}
+    assert {i: r.status for i, r in results.items()} == {
+        1: "ok",
+        2: "error",
+        3: "skipped",
+        4: "skipped",
+        5: "ok",
+    }
     error = results[2].error
     assert isinstance(error, ToolError)
     assert (error.tool, error.task_id) == ("broken", 2)
@@ -235,7 +241,9 @@ async def test_bad_reference_path_at_run_time_is_a_plan_error_result() -> None:
         """Use."""
         return v
 
-    results = await Executor([make, use]).run([Task(1, "make"), Task(2, "use", ["$1.b"]), Task(3, "use", ["$2"])])
+    results = await Executor([make, use]).run(
+        [Task(1, "make"), Task(2, "use", ["$1.b"]), Task(3, "use", ["$2"])]
+    )
     assert results[2].status == "error"
     assert isinstance(results[2].error, PlanError)
     assert "task 2: $1.b: the result of task 1 has no key 'b'" in str(results[2].error)
@@ -510,7 +518,9 @@ async def test_on_result_streams_results_as_they_finish() -> None:
 
         tg.start_soon(consume)
         async with send:
-            await Executor([wait]).run([Task(1, "wait", [30]), Task(2, "wait", [1])], on_result=send.send_nowait)
+            await Executor([wait]).run(
+                [Task(1, "wait", [30]), Task(2, "wait", [1])], on_result=send.send_nowait
+            )
     assert order == [2, 1]
 
 
@@ -548,7 +558,9 @@ async def test_executor_works_on_trio_too() -> None:
         return x + 1
 
     async def main() -> dict[int, TaskResult]:
-        return await Executor([step]).run([Task(1, "step", [1]), Task(2, "step", ["$1"]), Task(3, "step", [5])])
+        return await Executor([step]).run(
+            [Task(1, "step", [1]), Task(2, "step", ["$1"]), Task(3, "step", [5])]
+        )
 
     results = await anyio.to_thread.run_sync(lambda: anyio.run(main, backend="trio"))
     assert [results[i].value for i in (1, 2, 3)] == [2, 3, 6]
@@ -573,7 +585,9 @@ def test_trace_spans_jsonl_and_timeline_with_a_fake_clock(tmp_path: Any) -> None
     again = Trace.from_jsonl(path)
     assert [s.to_dict() for s in again.spans] == [s.to_dict() for s in trace.spans]
     lines = trace.render_text(width=30).splitlines()
-    planner, first, second = (next(line for line in lines if line.startswith(n)) for n in ("planner", "1.", "2."))
+    planner, first, second = (
+        next(line for line in lines if line.startswith(n)) for n in ("planner", "1.", "2.")
+    )
     assert planner.index("█") < first.index("█")  # the planner ran first
     # the two tasks overlap: their bars share columns on the time axis
     assert {i for i, c in enumerate(first) if c == "█"} & {i for i, c in enumerate(second) if c == "█"}

@@ -37,7 +37,15 @@ def max_in_any_window(times: list[float], window: float) -> int:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("0.5s", 0.5), ("1h2m3.5s", 3723.5), ("7", 7.0), ("", None)],
+    [
+        ("1s", 1.0),
+        ("6m0s", 360.0),
+        ("20ms", 0.02),
+        ("0.5s", 0.5),
+        ("1h2m3.5s", 3723.5),
+        ("7", 7.0),
+        ("", None),
+    ],
 )
 def test_parse_duration_reads_openai_reset_format(text: str, seconds: float | None) -> None:
     assert parse_duration(text) == (pytest.approx(seconds) if seconds is not None else None)
@@ -345,7 +353,9 @@ async def test_limited_endpoint_holds_the_concurrency_cap_and_refunds_usage() ->
 async def test_limited_endpoint_pauses_on_429_and_releases_on_errors() -> None:
     clock = FakeClock()
     limiter = RateLimiter(rpm=100, window=60.0, clock=clock)
-    model = ScriptedModel([RateLimitError("slow down", status=429, retry_after=2.5), EndpointError("bad", status=400)])
+    model = ScriptedModel(
+        [RateLimitError("slow down", status=429, retry_after=2.5), EndpointError("bad", status=400)]
+    )
     endpoint = LimitedEndpoint(model, limiter)
     with pytest.raises(RateLimitError):
         await endpoint.complete(ChatRequest.of("a"))
@@ -359,7 +369,9 @@ async def test_limited_endpoint_pauses_on_429_and_releases_on_errors() -> None:
 
 async def test_limited_stream_holds_the_permit_until_the_usage_chunk() -> None:
     limiter = RateLimiter(max_concurrency=1, tpm=10_000, clock=FakeClock())
-    endpoint = LimitedEndpoint(ScriptedModel(["a fairly long streamed answer"]), limiter, default_max_tokens=300)
+    endpoint = LimitedEndpoint(
+        ScriptedModel(["a fairly long streamed answer"]), limiter, default_max_tokens=300
+    )
     seen = []
     async for chunk in endpoint.stream(ChatRequest.of("hi")):
         seen.append(chunk)

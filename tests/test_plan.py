@@ -77,13 +77,19 @@ def test_attribute_paths_read_objects_too() -> None:
     ("text", "values", "message"),
     [
         ("$4", {1: 1, 2: 2}, r"\$4 refers to task 4, which has no result \(results available: \$1, \$2\)"),
-        ("$1.name", {1: {"title": "x"}}, r"\$1.name: the result of task 1 has no key 'name' \(keys: 'title'\)"),
+        (
+            "$1.name",
+            {1: {"title": "x"}},
+            r"\$1.name: the result of task 1 has no key 'name' \(keys: 'title'\)",
+        ),
         ("$1[5]", {1: [1, 2]}, r"\$1\[5\]: index 5 is out of range; the value has 2 item"),
         ("$1[0]", {1: 7}, r"cannot index a int"),
         ("$1.real_name", {1: 7}, r"has no field 'real_name'"),
     ],
 )
-def test_bad_references_are_plan_errors_never_key_errors(text: str, values: dict[int, Any], message: str) -> None:
+def test_bad_references_are_plan_errors_never_key_errors(
+    text: str, values: dict[int, Any], message: str
+) -> None:
     with pytest.raises(PlanError, match=message):
         resolve(compile_refs(text), values)
 
@@ -169,7 +175,9 @@ def test_templates_round_trip_through_text(parts: list[str | Ref]) -> None:
 
 _json = st.recursive(
     st.one_of(st.integers(), st.text(max_size=4), st.none()),
-    lambda kids: st.one_of(st.lists(kids, min_size=1, max_size=3), st.dictionaries(_keys, kids, min_size=1, max_size=3)),
+    lambda kids: st.one_of(
+        st.lists(kids, min_size=1, max_size=3), st.dictionaries(_keys, kids, min_size=1, max_size=3)
+    ),
     max_leaves=10,
 )
 
@@ -263,7 +271,9 @@ def test_self_forward_and_missing_references() -> None:
 def test_duplicate_ids_and_tasks_after_join() -> None:
     plan = Plan(TOOLS)
     plan.add(Task(1, "search", ["x"]))
-    assert _messages(plan, Task(1, "search", ["y"])) == ["task 1: id 1 is already used; number new tasks from 2"]
+    assert _messages(plan, Task(1, "search", ["y"])) == [
+        "task 1: id 1 is already used; number new tasks from 2"
+    ]
     assert _messages(plan, Task(0, "search", ["y"])) == ["task 0: task ids must be positive integers"]
     plan.add(Task(2, "join"))
     assert _messages(plan, Task(3, "search", ["y"])) == [
@@ -292,7 +302,12 @@ def test_replanning_continues_numbering_and_keeps_earlier_ids_referable() -> Non
 
 
 def test_whole_plan_validation_reports_a_cycle_as_a_cycle() -> None:
-    tasks = [Task(1, "search", ["$3"]), Task(2, "search", ["$1"]), Task(3, "search", ["$2"]), Task(4, "add", [1, 2])]
+    tasks = [
+        Task(1, "search", ["$3"]),
+        Task(2, "search", ["$1"]),
+        Task(3, "search", ["$2"]),
+        Task(4, "add", [1, 2]),
+    ]
     problems = validate(tasks, TOOLS)
     assert [str(p) for p in problems] == [
         "tasks 1 -> 3 -> 2 -> 1 form a cycle: each waits for the next, so none can run; "

@@ -127,8 +127,30 @@ def test_any_chunking_gives_the_same_tasks(cuts):
 
 
 _ARG = st.one_of(
-    st.sampled_from(['"a"', "'b (c)'", "$1", "$2.items", "$3[0]", "${1}", "[1, 2]", "{'k': $1}", "-3", "true",
-                     "'$1 and $2'", "x", "(", ")", "[", "'", '"""', "1 +", "None", "\\n"]),
+    st.sampled_from(
+        [
+            '"a"',
+            "'b (c)'",
+            "$1",
+            "$2.items",
+            "$3[0]",
+            "${1}",
+            "[1, 2]",
+            "{'k': $1}",
+            "-3",
+            "true",
+            "'$1 and $2'",
+            "x",
+            "(",
+            ")",
+            "[",
+            "'",
+            '"""',
+            "1 +",
+            "None",
+            "\\n",
+        ]
+    ),
     st.text(alphabet="ab$1()[]{}'\",=: ", max_size=8),
 )
 _LINE = st.one_of(

@@ -30,11 +30,15 @@ def calculator(expression: str) -> float:
 
 
 TOOLS = [search, calculator]
-PLAN = json.dumps({"tasks": [
-    {"tool": "search", "args": {"query": "Nile {length}"}},
-    {"tool": "search", "args": {"query": "Amazon, \"river\""}},
-    {"tool": "calculator", "args": {"expression": "$1 - $2"}},
-]})
+PLAN = json.dumps(
+    {
+        "tasks": [
+            {"tool": "search", "args": {"query": "Nile {length}"}},
+            {"tool": "search", "args": {"query": 'Amazon, "river"'}},
+            {"tool": "calculator", "args": {"expression": "$1 - $2"}},
+        ]
+    }
+)
 
 
 def feed_all(text: str, cuts: list[int]) -> list[list]:
@@ -64,7 +68,10 @@ def test_json_plan_any_chunking_gives_the_same_tasks(cuts):
     assert tasks[2].deps == {1, 2}
 
 
-@pytest.mark.parametrize("text", ['{"tasks": [{"tool": 3}]}', '{"plan": 1}', "not json", '{"tasks": [{"tool": "search", "args": [1]}]}'])
+@pytest.mark.parametrize(
+    "text",
+    ['{"tasks": [{"tool": 3}]}', '{"plan": 1}', "not json", '{"tasks": [{"tool": "search", "args": [1]}]}'],
+)
 def test_json_plan_errors_are_plan_errors(text):
     with pytest.raises(PlanError):
         for _ in feed_all(text, []):
@@ -111,9 +118,13 @@ def _response(step):
 def test_react_parses_one_action_or_finish():
     ctx = PlanContext("q", TOOLS, next_id=3)
     planner = ReActPlanner()
-    got = planner.parse_step(_response('{"thought": "t", "action": {"tool": "search", "args": {"query": "$1"}}}'), ctx)
+    got = planner.parse_step(
+        _response('{"thought": "t", "action": {"tool": "search", "args": {"query": "$1"}}}'), ctx
+    )
     assert [(t.id, t.kwargs["query"]) for t in got] == [(3, Ref(1))]
-    done = planner.parse_step(_response('{"thought": "t", "action": {"tool": "finish", "args": {"answer": "4 (four)"}}}'), ctx)
+    done = planner.parse_step(
+        _response('{"thought": "t", "action": {"tool": "finish", "args": {"answer": "4 (four)"}}}'), ctx
+    )
     assert done == Finish("4 (four)", "t")
     final = planner.step_request(PlanContext("q", TOOLS, final=True)).response_format["json_schema"]["schema"]
     assert len(final["properties"]["action"]["anyOf"]) == 1  # only finish
@@ -124,18 +135,31 @@ def test_parallel_uses_native_tool_calls_or_the_emulated_batch():
     planner = ParallelPlanner()
     request = planner.step_request(ctx)
     assert request.tools and request.response_format  # native offered, emulation ready
-    native = planner.parse_step(_response([ToolCall(id="a", name="search", arguments='{"query": "x"}'),
-                                           ToolCall(id="b", name="calculator", arguments='{"expression": "1+1"}')]), ctx)
+    native = planner.parse_step(
+        _response(
+            [
+                ToolCall(id="a", name="search", arguments='{"query": "x"}'),
+                ToolCall(id="b", name="calculator", arguments='{"expression": "1+1"}'),
+            ]
+        ),
+        ctx,
+    )
     assert [(t.id, t.tool) for t in native] == [(1, "search"), (2, "calculator")]
     emulated = planner.parse_step(_response('{"calls": [{"tool": "search", "args": {"query": "y"}}]}'), ctx)
     assert [(t.id, t.kwargs) for t in emulated] == [(1, {"query": "y"})]
     assert planner.parse_step(_response('{"answer": "done"}'), ctx) == Finish("done")
-    assert ParallelPlanner(native=True).parse_step(_response("plain text answer"), ctx) == Finish("plain text answer")
+    assert ParallelPlanner(native=True).parse_step(_response("plain text answer"), ctx) == Finish(
+        "plain text answer"
+    )
 
 
 def test_parallel_keeps_an_emulated_answer_cut_at_max_tokens():
     ctx = PlanContext("q", TOOLS)
     planner = ParallelPlanner(native=False)
-    assert planner.parse_step(_response('{"answer": "The Nile (6,650 km) is lo'), ctx) == Finish("The Nile (6,650 km) is lo")
-    schema = planner.step_request(PlanContext("q", TOOLS, final=True)).response_format["json_schema"]["schema"]
+    assert planner.parse_step(_response('{"answer": "The Nile (6,650 km) is lo'), ctx) == Finish(
+        "The Nile (6,650 km) is lo"
+    )
+    schema = planner.step_request(PlanContext("q", TOOLS, final=True)).response_format["json_schema"][
+        "schema"
+    ]
     assert schema["properties"]["answer"]["maxLength"] == 500 and planner.step_request(ctx).tools is None

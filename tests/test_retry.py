@@ -80,7 +80,9 @@ async def test_backoff_is_jittered_and_bounded() -> None:
     waits = []
     for _ in range(20):
         clock = FakeClock()
-        endpoint = RetryingEndpoint(ScriptedModel([server_error()] * 4 + ["ok"]), clock=clock, initial=0.5, maximum=3.0)
+        endpoint = RetryingEndpoint(
+            ScriptedModel([server_error()] * 4 + ["ok"]), clock=clock, initial=0.5, maximum=3.0
+        )
         await endpoint.complete(ChatRequest.of("q"))
         waits.append(clock.now())
     # windows 0.5, 1, 2, 3 (capped): at most 6.5 s, and not the same every time.

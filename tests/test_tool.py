@@ -47,7 +47,10 @@ def test_bare_decorator_builds_name_description_and_schema() -> None:
     assert params["type"] == "object"
     assert params["required"] == ["query"]
     assert list(params["properties"]) == ["query", "k", "mode"]
-    assert params["properties"]["query"] == {"type": "string", "description": "what to look for, in plain words."}
+    assert params["properties"]["query"] == {
+        "type": "string",
+        "description": "what to look for, in plain words.",
+    }
     assert params["properties"]["k"]["default"] == 5
     assert params["properties"]["k"]["description"] == "how many hits to return."
     assert params["properties"]["mode"]["enum"] == ["fast", "deep"]
@@ -58,7 +61,12 @@ def test_bare_decorator_builds_name_description_and_schema() -> None:
 def test_decorator_options_and_nested_model_schema() -> None:
     assert distance.name == "dist"
     assert distance.description == "Distance."
-    assert (distance.timeout, distance.retries, distance.concurrency, distance.side_effects) == (2.5, 2, 3, True)
+    assert (distance.timeout, distance.retries, distance.concurrency, distance.side_effects) == (
+        2.5,
+        2,
+        3,
+        True,
+    )
     assert distance.is_async
     assert set(distance.parameters["required"]) == {"a", "b"}
     assert "$defs" in distance.parameters  # the nested model is described, not flattened away
@@ -147,7 +155,9 @@ async def test_sync_tool_does_not_block_the_event_loop() -> None:
 def test_bind_maps_positional_arguments_like_python() -> None:
     assert search.bind(["ants"], {"k": 3}) == {"query": "ants", "k": 3}
     assert search.bind([], {"query": "x"}) == {"query": "x"}
-    with pytest.raises(ToolError, match=r"takes at most 3 positional argument\(s\) \(query, k, mode\), got 4"):
+    with pytest.raises(
+        ToolError, match=r"takes at most 3 positional argument\(s\) \(query, k, mode\), got 4"
+    ):
         search.bind(["a", 1, "fast", "extra"], {})
     with pytest.raises(ToolError, match="multiple values for argument 'query'"):
         search.bind(["a"], {"query": "b"})
@@ -282,6 +292,8 @@ async def test_async_callable_objects_and_partials_are_awaited_in_the_loop() -> 
     counter = Tool.from_schema("count", "Count.", {"properties": {"step": {"type": "integer"}}}, Counter())
     assert counter.is_async
     assert await counter.call({"step": 1}) == threading.get_ident()
-    triple = Tool.from_schema("triple", "Triple.", {"properties": {"x": {"type": "integer"}}}, functools.partial(scaled, factor=3))
+    triple = Tool.from_schema(
+        "triple", "Triple.", {"properties": {"x": {"type": "integer"}}}, functools.partial(scaled, factor=3)
+    )
     assert triple.is_async
     assert await triple.call({"x": 2}) == 6

@@ -22,7 +22,14 @@ from dataclasses import dataclass
 
 from benchmarks.compiler.workload import Step
 
-__all__ = ["LatencyParams", "call_seconds", "critical_path_bound", "line_ready_times", "stream_bound", "token_count"]
+__all__ = [
+    "LatencyParams",
+    "call_seconds",
+    "critical_path_bound",
+    "line_ready_times",
+    "stream_bound",
+    "token_count",
+]
 
 _TOKEN = re.compile(r"\s*\S+")  # the simulator's streaming unit (orchestra.sim.content._TOKEN)
 
@@ -81,7 +88,9 @@ def _finish_times(steps: Sequence[Step], starts: Mapping[int, float], latency: f
     return done
 
 
-def critical_path_bound(steps: Sequence[Step], plan_text: str, joiner_text: str, params: LatencyParams) -> float:
+def critical_path_bound(
+    steps: Sequence[Step], plan_text: str, joiner_text: str, params: LatencyParams
+) -> float:
     """Planner time to the first task + longest chain of tool latencies + the joiner call (issue 3)."""
     first = line_ready_times(plan_text, params)[0] if steps else 0.0
     chain = _finish_times(steps, {s.id: 0.0 for s in steps}, params.tool_latency)

@@ -53,7 +53,9 @@ DATASET_FILES: dict[str, str] = {
 LLMCOMPILER_COMMIT = "a00c9d35507507da70e8c637eee64efc8c1857ae"
 """The commit of SqueezeAILab/LLMCompiler the shared copy was taken from (pinned: reproducible)."""
 
-DEFAULT_BASE_URL = f"https://raw.githubusercontent.com/SqueezeAILab/LLMCompiler/{LLMCOMPILER_COMMIT}/datasets/"
+DEFAULT_BASE_URL = (
+    f"https://raw.githubusercontent.com/SqueezeAILab/LLMCompiler/{LLMCOMPILER_COMMIT}/datasets/"
+)
 """Where the files are downloaded from when no local copy exists."""
 
 _SHARED = Path("..") / "shared" / "data" / "llmcompiler"
@@ -154,7 +156,9 @@ def _read_path(source: Path, file_name: str) -> tuple[bytes, str]:
         raise UsageError(f"dataset {path}: {exc.strerror or exc}{hint}") from exc
 
 
-async def _raw(name: str, source: str | Path | None, transport: httpx2.AsyncBaseTransport | None) -> tuple[bytes, str]:
+async def _raw(
+    name: str, source: str | Path | None, transport: httpx2.AsyncBaseTransport | None
+) -> tuple[bytes, str]:
     file_name = _check_name(name)
     if source is not None and _is_url(str(source)):
         url = _file_url(str(source), file_name)

@@ -26,7 +26,16 @@ def render_table(result: BenchResult) -> Table:
     )
     table = Table(title=title, caption=ACCURACY_NOTE, caption_justify="left")
     table.add_column("strategy", no_wrap=True)
-    for column in ("median s", "mean s", "tokens", "LLM calls", "accuracy", "speedup", "÷ bound", "÷ stream bound"):
+    for column in (
+        "median s",
+        "mean s",
+        "tokens",
+        "LLM calls",
+        "accuracy",
+        "speedup",
+        "÷ bound",
+        "÷ stream bound",
+    ):
         table.add_column(column, justify="right")
     for s in result.summary.values():
         errors = f" ({s.errors} errors)" if s.errors else ""

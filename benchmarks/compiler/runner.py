@@ -32,7 +32,15 @@ from orchestra.sim import SimConfig, SimProcess
 from orchestra.tool import Tool
 from planners import default_planner
 
-__all__ = ["BenchConfig", "OnRow", "parse_strategies", "prepare", "run_benchmark", "run_strategy", "run_workloads"]
+__all__ = [
+    "BenchConfig",
+    "OnRow",
+    "parse_strategies",
+    "prepare",
+    "run_benchmark",
+    "run_strategy",
+    "run_workloads",
+]
 
 OnRow = Callable[[QuestionRow], object]
 """Called after every question (progress bars)."""
@@ -82,7 +90,9 @@ def parse_strategies(text: str | Sequence[str]) -> tuple[str, ...]:
     names = [n.strip() for n in (text.split(",") if isinstance(text, str) else text) if n.strip()]
     unknown = [n for n in names if n not in STRATEGIES]
     if not names or unknown:
-        raise UsageError(f"unknown strategy {', '.join(unknown) or '(none given)'}; choose from: {', '.join(STRATEGIES)}")
+        raise UsageError(
+            f"unknown strategy {', '.join(unknown) or '(none given)'}; choose from: {', '.join(STRATEGIES)}"
+        )
     return tuple(dict.fromkeys(names))
 
 
@@ -103,7 +113,9 @@ def _make_agent(strategy: str, url: str, tools: list[Tool], max_turns: int) -> A
     return Agent(endpoint, tools, planner=planner, strategy=strategy, max_turns=max_turns)
 
 
-def _row_from(strategy: str, workload: Workload, result: AgentResult, latency: float, bounds: tuple[float, float]) -> QuestionRow:
+def _row_from(
+    strategy: str, workload: Workload, result: AgentResult, latency: float, bounds: tuple[float, float]
+) -> QuestionRow:
     answer = result.answer or ""
     return QuestionRow(
         strategy=strategy,
@@ -133,7 +145,9 @@ async def run_strategy(
     """Run ``workloads`` one at a time with ``strategy`` against a fresh simulator subprocess."""
     script = write_script(strategy, workloads, workdir / f"{strategy}.jsonl")
     params = config.latency
-    sim_config = SimConfig(ttft=params.ttft, tokens_per_second=params.tokens_per_second, content="script", script=script)
+    sim_config = SimConfig(
+        ttft=params.ttft, tokens_per_second=params.tokens_per_second, content="script", script=script
+    )
     rows: list[QuestionRow] = []
     async with SimProcess(sim_config) as sim:
         agent = _make_agent(strategy, sim.url, tools, max_turns=max(len(w.steps) for w in workloads) + 1)

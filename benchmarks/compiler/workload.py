@@ -118,7 +118,9 @@ class Workload:
         depth: dict[int, int] = {}
         for step in self.steps:
             depth[step.id] = 1 + max((depth[d] for d in step.deps), default=-1)
-        return [[s for s in self.steps if depth[s.id] == k] for k in range(max(depth.values(), default=-1) + 1)]
+        return [
+            [s for s in self.steps if depth[s.id] == k] for k in range(max(depth.values(), default=-1) + 1)
+        ]
 
     def longest_chain(self) -> int:
         """Number of tool calls on the longest dependency chain."""
@@ -138,7 +140,9 @@ def _document(name: str, kind: str) -> Document:
     elif kind == "parallelqa":
         text = f"{name}: the measured value is {_entity_value(name)}. It is often compared with others of its kind."
     else:
-        text = f"{name} is described in this article: origin, nationality, dates and other facts about {name}."
+        text = (
+            f"{name} is described in this article: origin, nationality, dates and other facts about {name}."
+        )
     return Document(id=f"{kind}/{slug}", title=name, text=text)
 
 
@@ -289,7 +293,9 @@ def make_math(*, latency: float = 0.0) -> Tool:
         def value(match: re.Match[str]) -> str:
             index = int(match.group(1))
             if index >= len(items):
-                raise ToolError(f"math: placeholder {{{index}}} but only {len(items)} context items", tool="math")
+                raise ToolError(
+                    f"math: placeholder {{{index}}} but only {len(items)} context items", tool="math"
+                )
             return _stated_value(items[index])
 
         if latency:

@@ -99,7 +99,9 @@ async def main(args: argparse.Namespace) -> dict:
                 await _drive(plain, args.concurrency, args.concurrency)
                 wall, lat, fail = await _drive(plain, args.requests, args.concurrency)
             result.update(_summary("plain_sdk", wall, lat, fail, ideal))
-            result["orchestra_over_plain_sdk"] = round(result["orchestra_wall_s"] / result["plain_sdk_wall_s"], 3)
+            result["orchestra_over_plain_sdk"] = round(
+                result["orchestra_wall_s"] / result["plain_sdk_wall_s"], 3
+            )
     return result
 
 

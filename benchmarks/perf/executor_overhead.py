@@ -164,7 +164,9 @@ def main(argv: list[str] | None = None) -> None:
     """Parse arguments, run ``--repeat`` times, print the best run's figures as one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=3, help="runs; the one with the least wall time is printed")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs; the one with the least wall time is printed"
+    )
     parser.add_argument("--backend", default="asyncio", choices=["asyncio", "trio"])
     parser.add_argument(
         "--yielding", action="store_true", help="tools pass once through the event loop (no instant returns)"

@@ -43,8 +43,12 @@ def compiler(
             "else a download from the LLMCompiler repository).",
         ),
     ] = None,
-    ttft: Annotated[float, typer.Option("--ttft", min=0.0, help="Simulated time to first token, seconds.")] = 0.2,
-    tps: Annotated[float, typer.Option("--tps", min=0.0, help="Simulated tokens per second (0 = instant).")] = 50.0,
+    ttft: Annotated[
+        float, typer.Option("--ttft", min=0.0, help="Simulated time to first token, seconds.")
+    ] = 0.2,
+    tps: Annotated[
+        float, typer.Option("--tps", min=0.0, help="Simulated tokens per second (0 = instant).")
+    ] = 50.0,
     tool_latency: Annotated[
         float, typer.Option("--tool-latency", min=0.0, help="Seconds every search/math call takes.")
     ] = 0.3,

@@ -49,7 +49,9 @@ async def _demo(console: Console, latency: float) -> AgentResult | None:
         try:
             return await agent.run(QUESTION)
         except PlanError as exc:
-            console.print(f"[red]The model's plan was invalid, even after a repair round:[/red] {exc}", markup=True)
+            console.print(
+                f"[red]The model's plan was invalid, even after a repair round:[/red] {exc}", markup=True
+            )
     console.print("[yellow]Running a built-in fallback plan instead (not written by the model):[/yellow]")
     trace = Trace()
     results = await Executor([search], trace=trace).run(FALLBACK_PLAN)
@@ -91,8 +93,11 @@ def demo(
 ) -> None:
     """Answer a two-lookup question with tools on the embedded model (no API key, no config)."""
     console = Console()
-    console.print(f"[bold]orchestra demo[/bold]: the embedded model plans, tools run concurrently.\n"
-                  f"[bold]Question[/bold]: {QUESTION}", markup=True)
+    console.print(
+        f"[bold]orchestra demo[/bold]: the embedded model plans, tools run concurrently.\n"
+        f"[bold]Question[/bold]: {QUESTION}",
+        markup=True,
+    )
     result = anyio.run(_demo, console, latency)
     if result is not None:
         print_result(console, result)

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 import orchestra
+from orchestra.cli import batch as batch_cmd
 from orchestra.cli import bench as bench_cmd
 from orchestra.cli import chat as chat_cmd
 from orchestra.cli import demo as demo_cmd
@@ -51,7 +52,10 @@ app.command("chat")(chat_cmd.chat)
 app.command("demo")(demo_cmd.demo)
 app.command("run")(run_cmd.run)
 app.add_typer(sim_cmd.app, name="sim", help="The simulated OpenAI-compatible server.")
-app.add_typer(bench_cmd.app, name="bench")
+app.add_typer(bench_cmd.app, name="bench", help="Benchmarks: strategies on LLMCompiler's datasets.")
+app.add_typer(
+    batch_cmd.app, name="batch", help="Batch querying: JSONL in, JSONL out, at the endpoints' rate limits."
+)
 app.add_typer(local_cmd.app, name="local", help="The embedded local model (llama.cpp + SmolLM2).")
 
 

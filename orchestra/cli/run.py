@@ -33,7 +33,9 @@ def build_tools(names: str, *, search_latency: float = 0.0, search_k: int = 3) -
         raise UsageError("--tools needs at least one tool name, e.g. --tools calculator,search")
     built = toolbox.get_tools(wanted)  # raises UsageError naming unknown tools
     return [
-        toolbox.make_search(toolbox.sample_corpus_path(), latency=search_latency, k=search_k) if t.name == "search" else t
+        toolbox.make_search(toolbox.sample_corpus_path(), latency=search_latency, k=search_k)
+        if t.name == "search"
+        else t
         for t in built
     ]
 
@@ -81,12 +83,17 @@ def _summary(result: AgentResult) -> dict[str, Any]:
         "wall_time": result.wall_time,
         "llm_calls": result.llm_calls,
         "replans": result.replans,
-        "usage": {"prompt_tokens": result.usage.prompt_tokens, "completion_tokens": result.usage.completion_tokens},
+        "usage": {
+            "prompt_tokens": result.usage.prompt_tokens,
+            "completion_tokens": result.usage.completion_tokens,
+        },
         "tasks": [s.to_dict() for s in result.trace.of_kind("task")],
     }
 
 
-async def _run(question: str, specs: list, tools: list, planner: Any, strategy: str, max_replans: int) -> AgentResult:
+async def _run(
+    question: str, specs: list, tools: list, planner: Any, strategy: str, max_replans: int
+) -> AgentResult:
     async with connect(specs) as conn:
         agent = Agent(conn.default, tools, planner=planner, strategy=strategy, max_replans=max_replans)
         return await agent.run(question)
@@ -95,13 +102,15 @@ async def _run(question: str, specs: list, tools: list, planner: Any, strategy: 
 def run(
     question: Annotated[str, typer.Argument(help="The question to answer.")],
     strategy: Annotated[
-        str, typer.Option("--strategy", "-s", help="sequential (ReAct), parallel, compiler (LLMCompiler), async.")
+        str,
+        typer.Option("--strategy", "-s", help="sequential (ReAct), parallel, compiler (LLMCompiler), async."),
     ] = "compiler",
-    tools: Annotated[str, typer.Option("--tools", "-t", help="Comma-separated tools: calculator, python, search.")] = (
-        "calculator,search"
-    ),
+    tools: Annotated[
+        str, typer.Option("--tools", "-t", help="Comma-separated tools: calculator, python, search.")
+    ] = ("calculator,search"),
     planner: Annotated[
-        str | None, typer.Option("--planner", help="compiler planner: auto, json (weak models) or text (LLMCompiler).")
+        str | None,
+        typer.Option("--planner", help="compiler planner: auto, json (weak models) or text (LLMCompiler)."),
     ] = None,
     endpoint: EndpointOpt = None,
     model: ModelOpt = None,

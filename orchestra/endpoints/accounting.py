@@ -46,7 +46,9 @@ class Price:
 
     def cost(self, usage: Usage) -> float:
         """USD for ``usage``."""
-        return (usage.prompt_tokens * self.input_per_mtok + usage.completion_tokens * self.output_per_mtok) / 1e6
+        return (
+            usage.prompt_tokens * self.input_per_mtok + usage.completion_tokens * self.output_per_mtok
+        ) / 1e6
 
 
 class PriceTable:
@@ -62,7 +64,8 @@ class PriceTable:
 
     def __init__(self, prices: Mapping[str, Price | Mapping[str, float]] | None = None) -> None:
         self.prices: dict[str, Price] = {
-            model: price if isinstance(price, Price) else Price(**price) for model, price in (prices or {}).items()
+            model: price if isinstance(price, Price) else Price(**price)
+            for model, price in (prices or {}).items()
         }
 
     def lookup(self, *models: str | None) -> Price | None:

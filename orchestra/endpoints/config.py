@@ -38,14 +38,20 @@ class EndpointSpec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(description="Label in progress, traces and accounting; unique in a file.")
-    base_url: str = Field(description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8787/v1, or 'local'.")
-    model: str | None = Field(default=None, description="Model name sent to the server; requests may override it.")
+    base_url: str = Field(
+        description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8787/v1, or 'local'."
+    )
+    model: str | None = Field(
+        default=None, description="Model name sent to the server; requests may override it."
+    )
     api_key_env: str | None = Field(default=None, description="Environment variable holding the API key.")
     rpm: int | None = Field(default=None, gt=0, description="Requests per window; None: unknown (adapt).")
     tpm: int | None = Field(default=None, gt=0, description="Tokens per window; None: unlimited.")
     window: float = Field(default=60.0, gt=0, description="Length of the rate-limit window in seconds.")
     max_concurrency: int | None = Field(default=None, gt=0, description="Cap on requests in flight.")
-    timeout: float = Field(default=120.0, gt=0, description="Seconds before a request is abandoned and retried.")
+    timeout: float = Field(
+        default=120.0, gt=0, description="Seconds before a request is abandoned and retried."
+    )
     input_price: float = Field(default=0.0, ge=0, description="USD per million prompt tokens.")
     output_price: float = Field(default=0.0, ge=0, description="USD per million completion tokens.")
 
@@ -133,4 +139,6 @@ def resolve_specs(
         raise UsageError(
             f"unknown endpoint {endpoint!r}: use 'local', a base URL (http://...), or a name from --endpoints FILE"
         )
-    raise UsageError(f"unknown endpoint {endpoint!r}; {endpoints_file} has: {', '.join(s.name for s in specs)}")
+    raise UsageError(
+        f"unknown endpoint {endpoint!r}; {endpoints_file} has: {', '.join(s.name for s in specs)}"
+    )

@@ -31,7 +31,9 @@ __all__ = ["LimitedEndpoint", "close_stream", "outcome_of"]
 
 # The (limiter, permit) of the request being sent by this task: lets the header hook compare the
 # server's x-ratelimit-remaining with what we had when *that* request was granted.
-_SENDING: ContextVar[tuple[RateLimiter, Permit] | None] = ContextVar("orchestra_limited_sending", default=None)
+_SENDING: ContextVar[tuple[RateLimiter, Permit] | None] = ContextVar(
+    "orchestra_limited_sending", default=None
+)
 
 
 def outcome_of(exc: BaseException) -> tuple[Outcome, int | None]:
@@ -111,7 +113,9 @@ class LimitedEndpoint(WrapperEndpoint):
 
     # -- waiting -----------------------------------------------------------------------------
 
-    def _header_hook(self, previous: Callable[[dict[str, str]], None] | None) -> Callable[[dict[str, str]], None]:
+    def _header_hook(
+        self, previous: Callable[[dict[str, str]], None] | None
+    ) -> Callable[[dict[str, str]], None]:
         def hook(headers: Mapping[str, str]) -> None:
             if previous is not None:
                 previous(dict(headers))

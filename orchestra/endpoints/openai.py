@@ -133,7 +133,9 @@ class OpenAIEndpoint:
         except openai.OpenAIError as exc:
             raise self._convert(exc) from exc
         except (httpx2.HTTPError, ValueError) as exc:
-            raise EndpointConnectionError(f"{self.name}: malformed response: {exc}", endpoint=self.name) from exc
+            raise EndpointConnectionError(
+                f"{self.name}: malformed response: {exc}", endpoint=self.name
+            ) from exc
         if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
             raise EndpointConnectionError(f"{self.name}: malformed response: no choices", endpoint=self.name)
         return self._response(data)
@@ -176,14 +178,20 @@ class OpenAIEndpoint:
         for i, c in enumerate(data["choices"]):
             message = c.get("message") or {}
             calls = [
-                ToolCall(id=t.get("id", ""), name=t["function"].get("name", ""), arguments=t["function"].get("arguments") or "")
+                ToolCall(
+                    id=t.get("id", ""),
+                    name=t["function"].get("name", ""),
+                    arguments=t["function"].get("arguments") or "",
+                )
                 for t in (message.get("tool_calls") or [])
                 if isinstance(t, dict) and isinstance(t.get("function"), dict)
             ]
             choices.append(
                 Choice(
                     index=c.get("index", i),
-                    message=Message(role="assistant", content=message.get("content"), tool_calls=calls or None),
+                    message=Message(
+                        role="assistant", content=message.get("content"), tool_calls=calls or None
+                    ),
                     finish_reason=c.get("finish_reason"),
                     logprobs=c.get("logprobs"),
                 )
@@ -194,7 +202,8 @@ class OpenAIEndpoint:
             model=data.get("model") or "",
             choices=choices,
             usage=Usage(
-                prompt_tokens=usage.get("prompt_tokens") or 0, completion_tokens=usage.get("completion_tokens") or 0
+                prompt_tokens=usage.get("prompt_tokens") or 0,
+                completion_tokens=usage.get("completion_tokens") or 0,
             ),
             endpoint=self.name,
         )
@@ -215,12 +224,15 @@ class OpenAIEndpoint:
                 ]
             text = (delta.content or "") if delta is not None else ""
             if text or c.finish_reason or calls:
-                out.append(ChatChunk(index=c.index, delta=text, finish_reason=c.finish_reason, tool_calls=calls))
+                out.append(
+                    ChatChunk(index=c.index, delta=text, finish_reason=c.finish_reason, tool_calls=calls)
+                )
         if event.usage is not None:
             out.append(
                 ChatChunk(
                     usage=Usage(
-                        prompt_tokens=event.usage.prompt_tokens, completion_tokens=event.usage.completion_tokens
+                        prompt_tokens=event.usage.prompt_tokens,
+                        completion_tokens=event.usage.completion_tokens,
                     )
                 )
             )
@@ -230,7 +242,9 @@ class OpenAIEndpoint:
         if isinstance(exc, openai.APITimeoutError):
             return EndpointTimeout(f"{self.name}: timed out", endpoint=self.name)
         if isinstance(exc, openai.APIConnectionError):
-            return EndpointConnectionError(f"{self.name}: connection failed: {exc.__cause__ or exc}", endpoint=self.name)
+            return EndpointConnectionError(
+                f"{self.name}: connection failed: {exc.__cause__ or exc}", endpoint=self.name
+            )
         if isinstance(exc, openai.APIStatusError):
             headers = {k.lower(): v for k, v in exc.response.headers.items()}
             self._observe(exc.response.headers)

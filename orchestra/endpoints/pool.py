@@ -55,7 +55,9 @@ class EndpointPool:
 
     def _exhausted(self, last: EndpointError | None) -> NoHealthyEndpoint:
         retry_after = last.retry_after if last is not None and last.retry_after is not None else None
-        if retry_after is None:
+        if retry_after is None and len(self.endpoints) > 1:
+            # Wait for the first member to leave cooldown. A pool of one has nowhere else to go,
+            # so its cooldown would only stall retries: the retry layer's backoff decides instead.
             retry_after = self.policy.retry_after()
         return NoHealthyEndpoint(
             f"{self.name}: every endpoint failed this request; last error: {last}",

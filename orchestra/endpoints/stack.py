@@ -96,7 +96,9 @@ class Connection:
         try:
             return self.pools[model]
         except KeyError:
-            raise UsageError(f"no endpoint serves model {model!r}; configured: {', '.join(self.pools)}") from None
+            raise UsageError(
+                f"no endpoint serves model {model!r}; configured: {', '.join(self.pools)}"
+            ) from None
 
 
 @asynccontextmanager
@@ -127,16 +129,25 @@ async def connect(
             base_url = local.base_url if (spec.is_local and local) else None
             model = spec.model or (local.model_name if (spec.is_local and local) else None)
             if model is None:
-                raise UsageError(f"endpoint {spec.name}: no model given (use --model or set model in the file)")
+                raise UsageError(
+                    f"endpoint {spec.name}: no model given (use --model or set model in the file)"
+                )
             endpoint, limiter = build_endpoint(
-                spec, meter, base_url=base_url, model=model, clock=clock, initial_concurrency=initial_concurrency
+                spec,
+                meter,
+                base_url=base_url,
+                model=model,
+                clock=clock,
+                initial_concurrency=initial_concurrency,
             )
             stack.push_async_callback(endpoint.aclose)
             members.setdefault(model, []).append(endpoint)
             limiters[spec.name] = limiter
             all_members.append(endpoint)
         pools: dict[str, Endpoint] = {
-            model: RetryingEndpoint(EndpointPool(group, name=model, clock=clock), max_attempts=max_attempts, clock=clock)
+            model: RetryingEndpoint(
+                EndpointPool(group, name=model, clock=clock), max_attempts=max_attempts, clock=clock
+            )
             for model, group in members.items()
         }
         yield Connection(pools=pools, limiters=limiters, meter=meter, _members=all_members)

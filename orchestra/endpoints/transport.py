@@ -48,7 +48,9 @@ class ShardedTransport(httpx2.AsyncBaseTransport):
         keepalive_expiry: seconds an idle connection is kept.
     """
 
-    def __init__(self, max_connections: int = 1000, *, per_shard: int = 8, keepalive_expiry: float = 30.0) -> None:
+    def __init__(
+        self, max_connections: int = 1000, *, per_shard: int = 8, keepalive_expiry: float = 30.0
+    ) -> None:
         self._max_shards = max(1, math.ceil(max_connections / per_shard))
         self._per_shard = per_shard
         self._limits = httpx2.Limits(
