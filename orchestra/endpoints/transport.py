@@ -49,7 +49,7 @@ class ShardedTransport(httpx2.AsyncBaseTransport):
     """
 
     def __init__(
-        self, max_connections: int = 1000, *, per_shard: int = 8, keepalive_expiry: float = 30.0
+        self, max_connections: int = 1000, *, per_shard: int = 4, keepalive_expiry: float = 30.0
     ) -> None:
         self._max_shards = max(1, math.ceil(max_connections / per_shard))
         self._per_shard = per_shard
