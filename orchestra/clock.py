@@ -40,10 +40,10 @@ class MonotonicClock:
 class FakeClock:
     """A clock that only moves when told to, or when someone sleeps on it.
 
-    ``sleep`` jumps time to the sleeper's deadline at once (it still yields to the event loop
-    once), so code that waits 60 s for a rate-limit window runs in microseconds in tests. Jumping
-    to the deadline rather than adding keeps concurrent sleepers consistent: two tasks sleeping
-    1 s and 2 s from the same instant leave the clock at 2 s, not 3 s.
+    ``sleep`` advances time by its duration at once (it still yields to the event loop once),
+    so code that waits 60 s for a rate-limit window runs in microseconds in tests. Each sleep adds
+    its own duration: it suits pure classes and one sleeper at a time, while concurrent sleepers
+    add up (two tasks sleeping 1 s and 2 s leave the clock at 3 s).
 
     Args:
         start: the initial reading.
