@@ -19,7 +19,7 @@ def test_demo_shows_plan_answer_and_overlapping_tasks():
     )
     out = proc.stdout
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "Which is taller, the Eiffel Tower or the Statue of Liberty?" in out
+    assert "What are the capitals of France and Japan?" in out
     if "fallback plan" in out:  # the model's plan was invalid: the demo must say why
         assert "plan was invalid" in out
     else:
@@ -33,3 +33,14 @@ def test_demo_shows_plan_answer_and_overlapping_tasks():
     # overlap is not the executor's to give.
     rate = float(re.search(r"planner: \d+ tokens in [\d.]+ s \((\d+) tokens/s\)", out).group(1))
     assert rate < 15, f"fast planner ({rate} tokens/s) but no overlap:\n{out}"
+
+
+def test_an_answer_cut_by_the_length_bound_keeps_whole_sentences():
+    from orchestra.cli.demo import whole_sentences
+
+    cut = "Paris is the capital of France. Tokyo is the capital of Japan. The capital of Japan,"
+    assert (
+        whole_sentences(cut, limit=len(cut))
+        == "Paris is the capital of France. Tokyo is the capital of Japan."
+    )
+    assert whole_sentences("Short answer, not cut", limit=120) == "Short answer, not cut"
