@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import atexit
 import os
-import select
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import IO, Any
 
 import anyio
 
+from orchestra.child import read_first_line
 from orchestra.endpoints.local_model import SMOLLM2, ensure_model
 from orchestra.endpoints.openai import OpenAIEndpoint
 from orchestra.errors import LocalModelError, UsageError
@@ -226,34 +225,17 @@ class LocalModel:
         atexit.register(self.close)
 
     def _await_address(self) -> None:
-        proc = self._proc
-        assert proc is not None and proc.stdout is not None
-        fd = proc.stdout.fileno()
-        deadline = time.monotonic() + self.start_timeout
-        buf = b""
-        while b"\n" not in buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise LocalModelError(
-                    f"the local model server printed no address within {self.start_timeout:g} s{self._log_tail()}"
-                )
-            ready, _, _ = select.select([fd], [], [], min(remaining, 0.5))
-            chunk = os.read(fd, 4096) if ready else b""
-            if ready and not chunk:  # stdout closed: the child exited
-                code = proc.wait()
-                raise LocalModelError(f"the local model server exited with code {code}{self._log_tail()}")
-            buf += chunk
-        address = buf.split(b"\n", 1)[0].decode(errors="replace").strip()
+        assert self._proc is not None
+        address, _ = read_first_line(
+            self._proc,
+            self.start_timeout,
+            what="the local model server",
+            error=LocalModelError,
+            log=self._log,
+        )
         if not address.startswith("http://"):
             raise LocalModelError(f"the local model server printed {address!r}, not its address")
         self.base_url = f"{address}/v1"
-
-    def _log_tail(self, lines: int = 3) -> str:
-        if self._log is None:
-            return ""
-        self._log.seek(0)
-        text = self._log.read().decode(errors="replace").strip().splitlines()[-lines:]
-        return ": " + " | ".join(text) if text else ""
 
 
 def _alias(path: Path) -> str:

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import subprocess
 import sys
 import tempfile
-import time
 import weakref
 from typing import IO, Any
 
 import anyio
 import httpx2
 
+from orchestra.child import read_first_line
 from orchestra.errors import OrchestraError
 from orchestra.sim.config import SimConfig
 from orchestra.sim.stats import SimStats
@@ -114,39 +113,15 @@ class SimProcess:
         )
         weakref.finalize(self, _reap, self._proc)
         try:
-            line = self._first_line(time.monotonic() + self.startup_timeout)
+            line, self._pending = read_first_line(
+                self._proc, self.startup_timeout, what="the simulator", error=OrchestraError, log=self._stderr
+            )
         except BaseException:
             self.stop()
             raise
         self.url = line.split()[-1]
         self.base = self.url.removesuffix("/v1")
         return self
-
-    def _first_line(self, deadline: float) -> str:
-        assert self._proc is not None and self._proc.stdout is not None
-        fd = self._proc.stdout.fileno()
-        buffer = b""
-        while b"\n" not in buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise OrchestraError(
-                    f"simulator did not start within {self.startup_timeout:g} s{self._stderr_tail()}"
-                )
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise OrchestraError(f"simulator exited before listening{self._stderr_tail()}")
-                buffer += chunk
-        line, self._pending = buffer.split(b"\n", 1)
-        return line.decode().strip()
-
-    def _stderr_tail(self) -> str:
-        if self._stderr is None:
-            return ""
-        self._stderr.seek(0)
-        text = self._stderr.read().decode(errors="replace").strip()
-        return f": {text[-2000:]}" if text else ""
 
     def stop(self) -> None:
         """Stop the child (SIGTERM, then SIGKILL after a grace period) and collect its final stats."""
