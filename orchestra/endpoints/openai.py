@@ -5,6 +5,14 @@ request (DESIGN.md: a peer that builds one per request is capped near 36 request
 own retries are off (``max_retries=0``) so :mod:`orchestra.endpoints.retry` is the only retry
 loop. SDK types and exceptions stop here: callers see :mod:`orchestra.chat` and
 :mod:`orchestra.errors`.
+
+On asyncio the shared client is the SDK's own ``DefaultAioHttpClient`` (the ``openai[aiohttp]``
+extra, which the SDK documents "for improved concurrency performance"): an ``httpx2.AsyncClient``
+whose transport is aiohttp's C-parsed HTTP/1.1 pool. Measured here at 100 in flight, a bare
+``httpx2.AsyncClient.post`` costs ~0.9 ms of client CPU a request on httpx2's own pool and
+~0.5 ms on aiohttp's. When 100 answers land together that CPU is paid in series, so it sets the
+wall time (``benchmarks/perf/endpoint_throughput.py``). Other anyio backends (trio) get httpx2's
+transport, since aiohttp runs only on asyncio.
 """
 
 from __future__ import annotations
@@ -17,9 +25,9 @@ from typing import Any
 
 import httpx2
 import openai
+import sniffio
 
 from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Choice, Message, ToolCall, Usage
-from orchestra.endpoints.transport import ShardedTransport
 from orchestra.errors import (
     EndpointConnectionError,
     EndpointError,
@@ -31,6 +39,9 @@ from orchestra.errors import (
 __all__ = ["OpenAIEndpoint", "parse_retry_after"]
 
 _NO_KEY = "orchestra-no-key"  # local servers ignore the key, but the SDK insists on one
+# Idle connections are kept this long: a client paused by a 429 for most of a 60 s window should
+# still find warm connections (httpx2's default is 5 s).
+_KEEPALIVE_SECONDS = 30.0
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -64,7 +75,8 @@ class OpenAIEndpoint:
         name: label for traces, limits and accounting (default: the base URL).
         timeout: seconds before a request with no complete answer fails with ``EndpointTimeout``.
         max_connections: size of the shared connection pool.
-        transport: an ``httpx2`` transport, e.g. ``httpx2.ASGITransport(app)`` for in-process tests.
+        transport: an ``httpx2`` transport, e.g. ``httpx2.ASGITransport(app)`` for in-process tests;
+            by default aiohttp's on asyncio and httpx2's on other backends.
         on_headers: called with every response's headers (lower-cased), e.g. to learn rate limits.
     """
 
@@ -87,17 +99,46 @@ class OpenAIEndpoint:
         self.model = model
         self.name = name or self.base_url
         self.on_headers = on_headers
-        self._http = httpx2.AsyncClient(
-            transport=transport or ShardedTransport(max_connections),
-            timeout=httpx2.Timeout(timeout, connect=min(10.0, timeout)),
-        )
-        self._client = openai.AsyncOpenAI(
-            base_url=self.base_url,
-            api_key=api_key or os.environ.get("OPENAI_API_KEY") or _NO_KEY,
-            max_retries=0,
-            timeout=timeout,
-            http_client=self._http,
-        )
+        self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or _NO_KEY
+        self._timeout = timeout
+        self._max_connections = max_connections
+        self._transport = transport
+        self._http: httpx2.AsyncClient | None = None
+        self._client_: openai.AsyncOpenAI | None = None
+        if _running_backend() is not None:
+            # Built now when we know the backend: the first build imports httpcore2 and loads the
+            # CA store (~0.1 s here), which should not land on the first request's latency.
+            self._client  # noqa: B018
+
+    @property
+    def _client(self) -> openai.AsyncOpenAI:
+        # Built inside the event loop, because the HTTP client depends on which backend runs it
+        # (aiohttp needs asyncio); an endpoint made outside any loop builds it on first use.
+        if self._client_ is None:
+            self._http = self._http_client()
+            self._client_ = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                api_key=self._api_key,
+                max_retries=0,
+                timeout=self._timeout,
+                http_client=self._http,
+            )
+        return self._client_
+
+    def _http_client(self) -> httpx2.AsyncClient:
+        options: dict[str, Any] = {
+            "timeout": httpx2.Timeout(self._timeout, connect=min(10.0, self._timeout)),
+            "limits": httpx2.Limits(
+                max_connections=self._max_connections,
+                max_keepalive_connections=self._max_connections,
+                keepalive_expiry=_KEEPALIVE_SECONDS,
+            ),
+        }
+        if self._transport is not None:
+            return httpx2.AsyncClient(transport=self._transport, **options)
+        if _running_backend() == "asyncio":
+            return openai.DefaultAioHttpClient(**options)
+        return httpx2.AsyncClient(**options)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -158,8 +199,12 @@ class OpenAIEndpoint:
             raise EndpointConnectionError(f"{self.name}: stream broke: {exc}", endpoint=self.name) from exc
 
     async def aclose(self) -> None:
-        await self._client.close()
-        await self._http.aclose()
+        client, http = self._client_, self._http
+        self._client_ = self._http = None
+        if client is not None:
+            await client.close()
+        if http is not None:
+            await http.aclose()
 
     async def __aenter__(self) -> OpenAIEndpoint:
         return self
@@ -240,7 +285,12 @@ class OpenAIEndpoint:
 
     def _convert(self, exc: openai.OpenAIError) -> EndpointError:
         if isinstance(exc, openai.APITimeoutError):
-            return EndpointTimeout(f"{self.name}: timed out", endpoint=self.name)
+            # The SDK's aiohttp adapter maps every aiohttp connection error, a refused connection
+            # included, to a connect *timeout*; say what happened.
+            refused = _os_error(exc)
+            if refused is None:
+                return EndpointTimeout(f"{self.name}: timed out", endpoint=self.name)
+            return EndpointConnectionError(f"{self.name}: connection failed: {refused}", endpoint=self.name)
         if isinstance(exc, openai.APIConnectionError):
             return EndpointConnectionError(
                 f"{self.name}: connection failed: {exc.__cause__ or exc}", endpoint=self.name
@@ -257,6 +307,26 @@ class OpenAIEndpoint:
                 headers=headers,
             )
         return EndpointConnectionError(f"{self.name}: {exc}", endpoint=self.name)
+
+
+def _running_backend() -> str | None:
+    """The async library running the current task ("asyncio", "trio"), or None outside one."""
+    try:
+        return sniffio.current_async_library()
+    except sniffio.AsyncLibraryNotFoundError:
+        return None
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The first OS-level error (not a timeout) in ``exc``'s cause chain, if any."""
+    seen: set[int] = set()
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
 
 
 def _short(text: str, limit: int = 300) -> str:
