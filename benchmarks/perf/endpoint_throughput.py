@@ -2,8 +2,8 @@
 
 Sends N requests through the full stack that commands use (``connect``: retry → pool → meter →
 limiter → OpenAI SDK) to a simulator running in its own process with a fixed latency, at a given
-concurrency, and prints one JSON line: requests/s, p50/p99 latency, wall time, the ideal wall
-time (``ceil(N / concurrency) * latency``) and their ratio. With ``--baseline`` it also times a
+concurrency, and prints one JSON line: requests/s, p50/p99 latency, the median wall time of
+``--repeat`` rounds, the ideal wall time (``ceil(N / concurrency) * latency``) and their ratio. With ``--baseline`` it also times a
 plain ``openai.AsyncOpenAI`` (its default HTTP client, ``max_retries=0``) behind an ``anyio``
 semaphore on the same server — what a user writes by hand (DESIGN.md: ~3 s for this load) — so
 the two are compared as a ratio measured in the same run.
@@ -64,11 +64,13 @@ async def _drive(endpoint: Endpoint | _PlainSDK, n: int, concurrency: int) -> tu
     return time.perf_counter() - start, latencies, failures
 
 
-def _summary(label: str, wall: float, latencies: list[float], failures: int, ideal: float) -> dict:
+def _summary(label: str, walls: list[float], latencies: list[float], failures: int, ideal: float) -> dict:
     ordered = sorted(latencies) or [math.nan]
+    wall = statistics.median(walls)
     return {
         f"{label}_wall_s": round(wall, 3),
-        f"{label}_requests_per_s": round(len(latencies) / wall, 1) if wall else None,
+        f"{label}_walls_s": [round(w, 3) for w in walls],
+        f"{label}_requests_per_s": round(len(latencies) / sum(walls), 1) if walls else None,
         f"{label}_p50_ms": round(statistics.median(ordered) * 1000, 1),
         f"{label}_p99_ms": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 1),
         f"{label}_failures": failures,
@@ -84,24 +86,32 @@ async def main(args: argparse.Namespace) -> dict:
         "concurrency": args.concurrency,
         "latency_s": args.latency,
         "ideal_s": ideal,
+        "rounds": args.repeat,
+        "wall_is": "median of the rounds",
     }
+    runs: dict[str, tuple[list[float], list[float], list[int]]] = {}
     with SimProcess(SimConfig(ttft=args.latency, completion_tokens=16, seed=1)) as sim:
         spec = EndpointSpec(name="sim", base_url=sim.url, model="sim-model", max_concurrency=args.concurrency)
-        # Warm-up: open the connection pool so the first batch does not pay the TCP handshakes.
-        async with connect([spec]) as conn:
-            await _drive(conn.default, args.concurrency, args.concurrency)
-            wall, lat, fail = await _drive(conn.default, args.requests, args.concurrency)
-        result.update(_summary("orchestra", wall, lat, fail, ideal))
-        if args.baseline:
-            client = openai.AsyncOpenAI(base_url=sim.url, api_key="none", max_retries=0)
-            async with client:
-                plain = _PlainSDK(client)
-                await _drive(plain, args.concurrency, args.concurrency)
-                wall, lat, fail = await _drive(plain, args.requests, args.concurrency)
-            result.update(_summary("plain_sdk", wall, lat, fail, ideal))
-            result["orchestra_over_plain_sdk"] = round(
-                result["orchestra_wall_s"] / result["plain_sdk_wall_s"], 3
-            )
+        client = openai.AsyncOpenAI(base_url=sim.url, api_key="none", max_retries=0)
+        async with connect([spec]) as conn, client:
+            drivers: dict[str, Endpoint | _PlainSDK] = {"orchestra": conn.default}
+            if args.baseline:
+                drivers["plain_sdk"] = _PlainSDK(client)
+            for driver in drivers.values():
+                # Warm-up: open the connection pool so the first round does not pay the TCP handshakes.
+                await _drive(driver, args.concurrency, args.concurrency)
+            # Rounds alternate between the clients, so drift on a noisy machine hits both alike.
+            for _ in range(args.repeat):
+                for label, driver in drivers.items():
+                    wall, lat, fail = await _drive(driver, args.requests, args.concurrency)
+                    walls, latencies, failures = runs.setdefault(label, ([], [], []))
+                    walls.append(wall)
+                    latencies.extend(lat)
+                    failures.append(fail)
+    for label, (walls, latencies, failures) in runs.items():
+        result.update(_summary(label, walls, latencies, sum(failures), ideal))
+    if args.baseline:
+        result["orchestra_over_plain_sdk"] = round(result["orchestra_wall_s"] / result["plain_sdk_wall_s"], 3)
     return result
 
 
@@ -111,6 +121,7 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--latency", type=float, default=0.5)
     parser.add_argument("--baseline", action="store_true", help="also time a plain AsyncOpenAI client")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds per client; the median is reported")
     parser.add_argument("--uvloop", action="store_true", help="run the client on uvloop")
     args = parser.parse_args()
     options = {"use_uvloop": True} if args.uvloop else {}
