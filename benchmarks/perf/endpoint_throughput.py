@@ -3,10 +3,11 @@
 Sends N requests through the full stack that commands use (``connect``: retry → pool → meter →
 limiter → OpenAI SDK) to a simulator running in its own process with a fixed latency, at a given
 concurrency, and prints one JSON line: requests/s, p50/p99 latency, the median wall time of
-``--repeat`` rounds, the ideal wall time (``ceil(N / concurrency) * latency``) and their ratio. With ``--baseline`` it also times a
-plain ``openai.AsyncOpenAI`` (its default HTTP client, ``max_retries=0``) behind an ``anyio``
-semaphore on the same server — what a user writes by hand (DESIGN.md: ~3 s for this load) — so
-the two are compared as a ratio measured in the same run.
+``--repeat`` rounds, the ideal wall time (``ceil(N / concurrency) * latency``) and their ratio.
+With ``--baseline`` it also times, in alternating rounds on the same server, a plain
+``openai.AsyncOpenAI`` behind an ``anyio`` semaphore (``max_retries=0``) — what a user writes by
+hand (DESIGN.md: ~3 s for this load) — once on the SDK's default httpx2 client and once on its
+``DefaultAioHttpClient``, which orchestra uses; the ratios to both are printed.
 
     python benchmarks/perf/endpoint_throughput.py --requests 500 --concurrency 100 --latency 0.5
 """
@@ -93,10 +94,14 @@ async def main(args: argparse.Namespace) -> dict:
     with SimProcess(SimConfig(ttft=args.latency, completion_tokens=16, seed=1)) as sim:
         spec = EndpointSpec(name="sim", base_url=sim.url, model="sim-model", max_concurrency=args.concurrency)
         client = openai.AsyncOpenAI(base_url=sim.url, api_key="none", max_retries=0)
-        async with connect([spec]) as conn, client:
+        aio_client = openai.AsyncOpenAI(
+            base_url=sim.url, api_key="none", max_retries=0, http_client=openai.DefaultAioHttpClient()
+        )
+        async with connect([spec]) as conn, client, aio_client:
             drivers: dict[str, Endpoint | _PlainSDK] = {"orchestra": conn.default}
             if args.baseline:
                 drivers["plain_sdk"] = _PlainSDK(client)
+                drivers["plain_sdk_aiohttp"] = _PlainSDK(aio_client)
             for driver in drivers.values():
                 # Warm-up: open the connection pool so the first round does not pay the TCP handshakes.
                 await _drive(driver, args.concurrency, args.concurrency)
@@ -112,6 +117,9 @@ async def main(args: argparse.Namespace) -> dict:
         result.update(_summary(label, walls, latencies, sum(failures), ideal))
     if args.baseline:
         result["orchestra_over_plain_sdk"] = round(result["orchestra_wall_s"] / result["plain_sdk_wall_s"], 3)
+        result["orchestra_over_plain_sdk_aiohttp"] = round(
+            result["orchestra_wall_s"] / result["plain_sdk_aiohttp_wall_s"], 3
+        )
     return result
 
 
