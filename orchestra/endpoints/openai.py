@@ -318,15 +318,17 @@ def _running_backend() -> str | None:
 
 
 def _os_error(exc: BaseException) -> OSError | None:
-    """The first OS-level error (not a timeout) in ``exc``'s cause chain, if any."""
+    """The innermost OS-level error (not a timeout) in ``exc``'s cause chain, if any: e.g.
+    ``[Errno 111] Connect call failed ('127.0.0.1', 9)`` rather than aiohttp's wrapper of it."""
+    found: OSError | None = None
     seen: set[int] = set()
     cause = exc.__cause__ or exc.__context__
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
         if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
-            return cause
+            found = cause
         cause = cause.__cause__ or cause.__context__
-    return None
+    return found
 
 
 def _short(text: str, limit: int = 300) -> str:
