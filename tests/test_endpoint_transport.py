@@ -77,3 +77,17 @@ async def test_an_endpoint_made_outside_a_loop_works_inside_one() -> None:
         response = await endpoint.complete(ChatRequest.of("hi", max_tokens=4))
         await endpoint.aclose()
     assert response.text
+
+
+async def test_a_stream_arrives_as_the_server_writes_it() -> None:
+    # The compiler strategy starts tasks while the plan streams (DESIGN.md); a transport that
+    # buffered the body would quietly remove that overlap. 6 tokens at 100/s span ~50 ms.
+    async with serve_sim(SimConfig(ttft=0.01, tokens_per_second=100, completion_tokens=6, seed=4)) as sim:
+        endpoint = OpenAIEndpoint(sim.url, "sim-model")
+        arrivals = []
+        async for chunk in endpoint.stream(ChatRequest.of("hi", max_tokens=6)):
+            if chunk.delta:
+                arrivals.append(time.monotonic())
+        await endpoint.aclose()
+    assert len(arrivals) == 6
+    assert arrivals[-1] - arrivals[0] >= 0.025, [round(t - arrivals[0], 3) for t in arrivals]
