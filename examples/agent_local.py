@@ -14,8 +14,8 @@ import anyio
 
 from orchestra.agent import Agent
 from orchestra.endpoints.local import LocalModel
-from planners import JSONPlanner
-from tools import make_search, sample_corpus_path
+from orchestra.planners import JSONPlanner
+from orchestra.tools import make_search, sample_corpus_path
 
 
 async def main(question: str) -> None:

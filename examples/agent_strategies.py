@@ -17,8 +17,8 @@ import anyio
 from orchestra.agent import Agent
 from orchestra.chat import ChatRequest
 from orchestra.testing import FunctionModel
-from planners import LLMCompilerPlanner, ParallelPlanner, ReActPlanner
-from tools import make_search, sample_corpus_path
+from orchestra.planners import LLMCompilerPlanner, ParallelPlanner, ReActPlanner
+from orchestra.tools import make_search, sample_corpus_path
 
 QUESTION = "Which of Mount Everest, K2, the Eiffel Tower and the Statue of Liberty is the tallest?"
 SUBJECTS = ["Mount Everest", "K2", "Eiffel Tower", "Statue of Liberty"]

@@ -19,7 +19,7 @@ from orchestra.errors import (
     ToolError,
     UsageError,
 )
-from orchestra.tool import Tool, tool
+from orchestra._tool import Tool, tool
 
 __version__ = "0.1.0"
 

@@ -7,8 +7,8 @@ usage and wall time. The agent is generic over the planning protocols of
 core does not import (DESIGN.md, layout)::
 
     from orchestra import Agent
-    from planners import JSONPlanner
-    from tools import get_tools
+    from orchestra.planners import JSONPlanner
+    from orchestra.tools import get_tools
 
     agent = Agent(endpoint, get_tools(["search"]), planner=JSONPlanner(), strategy="compiler")
     result = agent.run_sync("Which is taller, the Eiffel Tower or the Statue of Liberty?")
@@ -29,7 +29,7 @@ from orchestra.executor import Executor, TaskResult
 from orchestra.plan import Plan, Task
 from orchestra.planning import Joiner, PlanContext, Round
 from orchestra.strategies import STRATEGIES, ModelCalls, RunState, get_strategy
-from orchestra.tool import Tool
+from orchestra._tool import Tool
 from orchestra.trace import Trace
 
 __all__ = ["Agent", "AgentResult"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from orchestra.errors import PlanError, ToolError
 from orchestra.references import Ref, Template, compile_refs, refs_in, render, resolve
-from orchestra.tool import Tool
+from orchestra._tool import Tool
 
 __all__ = ["JOIN", "Plan", "Ref", "Task", "Template", "find_cycle", "resolve", "validate"]
 

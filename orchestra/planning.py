@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 from orchestra.chat import ChatRequest, ChatResponse
 from orchestra.executor import TaskResult
 from orchestra.plan import Task
-from orchestra.tool import Tool
+from orchestra._tool import Tool
 
 __all__ = [
     "Decision",

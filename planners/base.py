@@ -20,7 +20,7 @@ import pydantic_core
 from orchestra.errors import PlanError
 from orchestra.plan import Task
 from orchestra.planning import PlanContext
-from orchestra.tool import Tool
+from orchestra._tool import Tool
 
 __all__ = [
     "args_schema",

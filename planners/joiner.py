@@ -21,7 +21,7 @@ import pydantic_core
 from orchestra.chat import ChatRequest, Message
 from orchestra.errors import PlanError
 from orchestra.planning import Decision, Finish, PlanContext, Replan
-from planners.base import json_response_format, parse_json
+from orchestra.planners.base import json_response_format, parse_json
 
 __all__ = ["JSONJoiner", "joiner_schema", "parse_decision"]
 

@@ -25,7 +25,7 @@ from orchestra.chat import ChatRequest, Message
 from orchestra.errors import PlanError
 from orchestra.plan import Task
 from orchestra.planning import Joiner, PlanContext
-from planners.base import (
+from orchestra.planners.base import (
     call_schema,
     json_response_format,
     parse_json,
@@ -33,7 +33,7 @@ from planners.base import (
     task_from_call,
     tool_lines,
 )
-from planners.joiner import JSONJoiner
+from orchestra.planners.joiner import JSONJoiner
 
 __all__ = ["JSONPlanParser", "JSONPlanner", "example_turns", "plan_schema"]
 

@@ -33,8 +33,8 @@ from orchestra.chat import ChatRequest, Message
 from orchestra.errors import PlanError
 from orchestra.plan import JOIN, Task
 from orchestra.planning import Joiner, PlanContext
-from planners.base import plan_prompt, tool_lines
-from planners.joiner import JSONJoiner
+from orchestra.planners.base import plan_prompt, tool_lines
+from orchestra.planners.joiner import JSONJoiner
 
 __all__ = ["END_OF_PLAN", "LLMCompilerParser", "LLMCompilerPlanner"]
 

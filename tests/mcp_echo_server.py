@@ -1,4 +1,4 @@
-"""A tiny MCP server over stdio, for tests of ``tools.mcp``: run as ``python tests/mcp_echo_server.py``.
+"""A tiny MCP server over stdio, for tests of ``orchestra.tools._mcp``: run as ``python tests/mcp_echo_server.py``.
 
 Written with the ``mcp`` SDK's high-level server (``MCPServer`` in mcp 2.x, ``FastMCP`` in 1.x).
 """

@@ -11,8 +11,8 @@ from orchestra.agent import Agent
 from orchestra.chat import ChatRequest
 from orchestra.errors import EndpointError, PlanError, UsageError
 from orchestra.testing import FunctionModel, ScriptedModel
-from orchestra.tool import tool
-from planners import JSONPlanner, LLMCompilerPlanner, ParallelPlanner, ReActPlanner
+from orchestra._tool import tool
+from orchestra.planners import JSONPlanner, LLMCompilerPlanner, ParallelPlanner, ReActPlanner
 
 LATENCY = 0.06
 

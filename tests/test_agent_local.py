@@ -7,8 +7,8 @@ import pytest
 from orchestra.agent import Agent
 from orchestra.endpoints.base import WrapperEndpoint
 from orchestra.endpoints.local import LocalModel
-from planners import JSONPlanner
-from tools import make_search, sample_corpus_path
+from orchestra.planners import JSONPlanner
+from orchestra.tools import make_search, sample_corpus_path
 
 pytestmark = pytest.mark.local_model
 

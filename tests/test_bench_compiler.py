@@ -24,24 +24,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from benchmarks.compiler import datasets
-from benchmarks.compiler.bound import (
+from orchestra.benchmarks.compiler import datasets
+from orchestra.benchmarks.compiler.bound import (
     LatencyParams,
     critical_path_bound,
     line_ready_times,
     stream_bound,
     token_count,
 )
-from benchmarks.compiler.datasets import DEFAULT_BASE_URL, Question, load_questions
-from benchmarks.compiler.results import QuestionRow, answers_match, summarize
-from benchmarks.compiler.runner import BenchConfig, parse_strategies, run_benchmark, run_workloads
-from benchmarks.compiler.script import outputs, plan_text, write_script
-from benchmarks.compiler.workload import Step, build_workload, make_tools
+from orchestra.benchmarks.compiler.datasets import DEFAULT_BASE_URL, Question, load_questions
+from orchestra.benchmarks.compiler.results import QuestionRow, answers_match, summarize
+from orchestra.benchmarks.compiler.runner import BenchConfig, parse_strategies, run_benchmark, run_workloads
+from orchestra.benchmarks.compiler.script import outputs, plan_text, write_script
+from orchestra.benchmarks.compiler.workload import Step, build_workload, make_tools
 from orchestra.chat import ChatRequest, Message
 from orchestra.endpoints.openai import OpenAIEndpoint
 from orchestra.errors import UsageError
 from orchestra.sim import SimConfig, serve_sim
-from planners.llmcompiler import parse_plan
+from orchestra.planners.llmcompiler import parse_plan
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "llmcompiler"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="the shared data copy is not present")

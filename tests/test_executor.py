@@ -596,7 +596,7 @@ def test_trace_spans_jsonl_and_timeline_with_a_fake_clock(tmp_path: Any) -> None
 def test_overhead_benchmark_prints_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from benchmarks.perf.executor_overhead import build_dag, main
+    from orchestra.benchmarks.perf.executor_overhead import build_dag, main
 
     dag = build_dag(100)
     assert len(dag) == 100 and any(len(t.deps) > 1 for t in dag) and any(len(t.deps) == 1 for t in dag)

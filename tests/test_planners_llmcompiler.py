@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from orchestra.errors import PlanError
 from orchestra.plan import Plan, Ref, Template
 from orchestra.planning import PlanContext
-from orchestra.tool import tool
-from planners import LLMCompilerParser, LLMCompilerPlanner, parse_plan
+from orchestra._tool import tool
+from orchestra.planners import LLMCompilerParser, LLMCompilerPlanner, parse_plan
 
 
 @tool

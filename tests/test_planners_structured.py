@@ -13,8 +13,8 @@ from orchestra.errors import PlanError
 from orchestra.plan import Ref
 from orchestra.planning import Finish, PlanContext, Replan
 from orchestra.testing import response_of
-from orchestra.tool import tool
-from planners import JSONJoiner, JSONPlanner, JSONPlanParser, ParallelPlanner, ReActPlanner, parse_decision
+from orchestra._tool import tool
+from orchestra.planners import JSONJoiner, JSONPlanner, JSONPlanParser, ParallelPlanner, ReActPlanner, parse_decision
 
 
 @tool

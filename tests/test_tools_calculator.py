@@ -7,7 +7,7 @@ import math
 import pytest
 
 from orchestra.errors import ToolError
-from tools.calculator import MAX_EXPRESSION_CHARS, calculator, evaluate
+from orchestra.tools._calculator import MAX_EXPRESSION_CHARS, calculator, evaluate
 
 
 @pytest.mark.parametrize(

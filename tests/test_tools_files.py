@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from orchestra.errors import ToolError, UsageError
-from orchestra.tool import Tool
-from tools.files import Confinement, make_files
+from orchestra._tool import Tool
+from orchestra.tools._files import Confinement, make_files
 
 
 @pytest.fixture

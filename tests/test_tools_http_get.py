@@ -15,8 +15,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Route
 
 from orchestra.errors import ToolError, UsageError
-from tools import default_tools
-from tools.http_get import HostAllowList, make_http_get
+from orchestra.tools import default_tools
+from orchestra.tools._http_get import HostAllowList, make_http_get
 
 HITS: list[str] = []
 

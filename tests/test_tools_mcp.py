@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestra.errors import ToolError, UsageError
-from tools.mcp import mcp_result_value, mcp_tools
+from orchestra.tools._mcp import mcp_result_value, mcp_tools
 
 pytest.importorskip("mcp")
 
@@ -109,6 +109,6 @@ def test_error_result_conversion() -> None:
 
 async def test_missing_sdk_is_a_usage_error_with_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "mcp", None)  # what `import mcp` sees when it is not installed
-    with pytest.raises(UsageError, match=r"pip install 'orchestra\[mcp\]'"):
+    with pytest.raises(UsageError, match=r"pip install 'orchestra-runtime\[mcp\]'"):
         async with mcp_tools(sys.executable, [SERVER]):
             pass

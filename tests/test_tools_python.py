@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from orchestra.errors import UsageError
-from tools.python_exec import make_python, python, run_python
+from orchestra.tools._python_exec import make_python, python, run_python
 
 
 def _dead(pid: int, within: float = 3.0) -> bool:

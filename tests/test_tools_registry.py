@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import tools
+from orchestra import tools
 from orchestra.errors import UsageError
-from orchestra.tool import Tool
-from tools import (
+from orchestra._tool import Tool
+from orchestra.tools import (
     DEFAULT_TOOL_NAMES,
     default_tools,
     get_tools,

@@ -11,7 +11,7 @@ import anyio
 import pytest
 
 from orchestra.errors import ToolError, UsageError
-from tools.search import BM25Index, Document, load_corpus, make_search, snippet, tokenize
+from orchestra.tools._search import BM25Index, Document, load_corpus, make_search, snippet, tokenize
 
 CORPUS = [
     {

@@ -1,6 +1,6 @@
 """The tool library of orchestra: ready tools, a registry of the standard ones, and the MCP adapter.
 
-Tools that need no configuration are module-level :class:`~orchestra.tool.Tool`s
+Tools that need no configuration are module-level :class:`~orchestra.Tool`s
 (:data:`calculator`, :data:`python`); the others are factories (:func:`make_search`,
 :func:`make_files`, :func:`make_http_get`, :func:`mcp_tools`). :func:`get_tools` resolves the
 names the CLI accepts (``--tools calculator,search``); ``http_get`` and the file tools are not in
@@ -14,13 +14,13 @@ from importlib import resources
 from pathlib import Path
 
 from orchestra.errors import UsageError
-from orchestra.tool import Tool
-from tools.calculator import calculator, evaluate
-from tools.files import Confinement, make_files
-from tools.http_get import HostAllowList, make_http_get
-from tools.mcp import mcp_result_value, mcp_tools
-from tools.python_exec import make_python, python, run_python
-from tools.search import BM25Index, Document, load_corpus, make_search, tokenize
+from orchestra._tool import Tool
+from orchestra.tools._calculator import calculator, evaluate
+from orchestra.tools._files import Confinement, make_files
+from orchestra.tools._http_get import HostAllowList, make_http_get
+from orchestra.tools._mcp import mcp_result_value, mcp_tools
+from orchestra.tools._python_exec import make_python, python, run_python
+from orchestra.tools._search import BM25Index, Document, load_corpus, make_search, tokenize
 
 __all__ = [
     "DEFAULT_TOOL_NAMES",
@@ -52,7 +52,7 @@ DEFAULT_TOOL_NAMES: tuple[str, ...] = ("calculator", "python", "search")
 
 def sample_corpus_path() -> Path:
     """The built-in sample corpus: ~20 short factual documents (JSONL) for demos and tests."""
-    return Path(str(resources.files("tools") / "data" / "sample_corpus.jsonl"))
+    return Path(str(resources.files("orchestra.tools") / "data" / "sample_corpus.jsonl"))
 
 
 _REGISTRY: dict[str, Callable[[], Tool]] = {

@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from benchmarks.compiler.workload import Step
+from orchestra.benchmarks.compiler.workload import Step
 
 __all__ = [
     "LatencyParams",

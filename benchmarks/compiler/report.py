@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.compiler.results import ACCURACY_NOTE, BenchResult
+from orchestra.benchmarks.compiler.results import ACCURACY_NOTE, BenchResult
 
 __all__ = ["print_report", "render_table", "write_json"]
 

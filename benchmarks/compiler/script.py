@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.compiler.workload import Workload
+from orchestra.benchmarks.compiler.workload import Workload
 from orchestra.errors import UsageError
 
 __all__ = [

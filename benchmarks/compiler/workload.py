@@ -26,10 +26,10 @@ from typing import Any
 
 import anyio
 
-from benchmarks.compiler.datasets import Question
+from orchestra.benchmarks.compiler.datasets import Question
 from orchestra.errors import ToolError, UsageError
-from orchestra.tool import Tool
-from tools import Document, evaluate, make_search
+from orchestra._tool import Tool
+from orchestra.tools import Document, evaluate, make_search
 
 __all__ = [
     "Step",

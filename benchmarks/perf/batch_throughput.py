@@ -23,8 +23,8 @@ Two modes, each printing ONE JSON line:
   the launching process's high-water mark into a child started with vfork + exec, as
   ``subprocess`` does, so ``ru_maxrss`` would report the benchmark's own peak when larger.
 
-    python -m benchmarks.perf.batch_throughput [--rows 500] [--latency 0.5] [--concurrency 100]
-    python -m benchmarks.perf.batch_throughput --rows 100000
+    python -m orchestra.benchmarks.perf.batch_throughput [--rows 500] [--latency 0.5] [--concurrency 100]
+    python -m orchestra.benchmarks.perf.batch_throughput --rows 100000
 """
 
 from __future__ import annotations

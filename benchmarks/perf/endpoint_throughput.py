@@ -9,7 +9,7 @@ With ``--baseline`` it also times, in alternating rounds on the same server, a p
 hand (DESIGN.md: ~3 s for this load) — once on the SDK's default httpx2 client and once on its
 ``DefaultAioHttpClient``, which orchestra uses; the ratios to both are printed.
 
-    python benchmarks/perf/endpoint_throughput.py --requests 500 --concurrency 100 --latency 0.5
+    python -m orchestra.benchmarks.perf.endpoint_throughput --requests 500 --concurrency 100 --latency 0.5
 """
 
 from __future__ import annotations

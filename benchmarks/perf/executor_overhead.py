@@ -13,7 +13,7 @@ dispatch, argument resolution, de-duplication bookkeeping, results and trace spa
 Tools return at once by default; ``--yielding`` makes each pass once through the event loop, as a
 tool doing real I/O does, which costs the executor a worker spawn per concurrently running task.
 
-Usage: ``python -m benchmarks.perf.executor_overhead [--tasks 10000] [--repeat 3] [--yielding]``.
+Usage: ``python -m orchestra.benchmarks.perf.executor_overhead [--tasks 10000] [--repeat 3] [--yielding]``.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import anyio
 from orchestra.clock import Clock
 from orchestra.executor import Executor, TaskResult
 from orchestra.plan import Task
-from orchestra.tool import Tool, tool
+from orchestra._tool import Tool, tool
 from orchestra.trace import Trace
 
 __all__ = ["build_dag", "main", "measure"]

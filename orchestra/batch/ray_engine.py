@@ -18,7 +18,7 @@
   directory first splits OUT.jsonl into fresh shards (:func:`prepare_shards`), so done rows stay done
   whatever engine or shard count the previous run used.
 
-``ray`` is an optional extra (``pip install orchestra[ray]``). Nothing here imports it at module
+``ray`` is an optional extra (``pip install orchestra-runtime[ray]``). Nothing here imports it at module
 level, and the actor class is a plain class that tests can also use without Ray.
 """
 
@@ -355,7 +355,7 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise UsageError("--engine ray needs Ray: pip install 'orchestra[ray]'") from exc
+        raise UsageError("--engine ray needs Ray: pip install 'orchestra-runtime[ray]'") from exc
     return ray
 
 

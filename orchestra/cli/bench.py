@@ -54,10 +54,10 @@ def compiler(
     ] = 0.3,
 ) -> None:
     """Run LLMCompiler's datasets with each strategy against the simulator; print and save the results."""
-    from benchmarks.compiler.bound import LatencyParams
-    from benchmarks.compiler.report import print_report, write_json
-    from benchmarks.compiler.results import BenchResult
-    from benchmarks.compiler.runner import BenchConfig, parse_strategies, prepare, run_workloads
+    from orchestra.benchmarks.compiler.bound import LatencyParams
+    from orchestra.benchmarks.compiler.report import print_report, write_json
+    from orchestra.benchmarks.compiler.results import BenchResult
+    from orchestra.benchmarks.compiler.runner import BenchConfig, parse_strategies, prepare, run_workloads
 
     config = BenchConfig(
         dataset=dataset,

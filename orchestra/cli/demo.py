@@ -43,8 +43,8 @@ FALLBACK_PLAN = [
 
 
 async def _demo(console: Console, latency: float) -> AgentResult | None:
-    import planners
-    import tools as toolbox
+    from orchestra import planners
+    from orchestra import tools as toolbox
 
     search = toolbox.make_search(toolbox.sample_corpus_path(), latency=latency, k=1)
     async with connect(resolve_specs()) as conn:

@@ -26,7 +26,7 @@ __all__ = ["build_tools", "print_result", "run"]
 
 def build_tools(names: str, *, search_latency: float = 0.0, search_k: int = 3) -> list[Any]:
     """The tools named in ``--tools`` (search gets the latency and hit count asked for)."""
-    import tools as toolbox
+    from orchestra import tools as toolbox
 
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     if not wanted:
@@ -42,7 +42,7 @@ def build_tools(names: str, *, search_latency: float = 0.0, search_k: int = 3) -
 
 def make_planner(strategy: str, planner: str | None, *, local: bool) -> Any:
     """The planner for ``--strategy``/``--planner`` (``auto``: JSON for the embedded model, text otherwise)."""
-    import planners
+    from orchestra import planners
 
     if strategy != "compiler":
         if planner not in (None, "auto"):

@@ -32,7 +32,7 @@ import anyio
 from anyio.abc import ByteReceiveStream, Process
 
 from orchestra.errors import ToolError, UsageError
-from orchestra.tool import Tool
+from orchestra._tool import Tool
 
 __all__ = ["make_python", "python", "run_python"]
 

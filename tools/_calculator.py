@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from orchestra.errors import ToolError
-from orchestra.tool import tool
+from orchestra._tool import tool
 
 __all__ = ["MAX_EXPRESSION_CHARS", "calculator", "evaluate"]
 

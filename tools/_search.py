@@ -25,7 +25,7 @@ import anyio
 from pydantic import Field
 
 from orchestra.errors import UsageError
-from orchestra.tool import Tool
+from orchestra._tool import Tool
 
 __all__ = ["BM25Index", "Document", "load_corpus", "make_search", "snippet", "tokenize"]
 

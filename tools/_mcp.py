@@ -1,4 +1,4 @@
-"""Expose the tools of an MCP server (stdio transport) as orchestra :class:`~orchestra.tool.Tool`s.
+"""Expose the tools of an MCP server (stdio transport) as orchestra :class:`~orchestra.Tool`s.
 
 ::
 
@@ -12,7 +12,7 @@ becomes a :meth:`Tool.from_schema` whose schema is the server's ``inputSchema`` 
 sends it, else the text content, parsed as JSON when it is JSON), and an ``isError`` result
 becomes a :class:`ToolError`, so the executor treats a remote failure like a local one.
 
-The ``mcp`` SDK is an optional dependency: ``pip install 'orchestra[mcp]'``. Results are read
+The ``mcp`` SDK is an optional dependency: ``pip install 'orchestra-runtime[mcp]'``. Results are read
 through their wire (camelCase) dump, which is the same in mcp 1.x and 2.x.
 """
 
@@ -29,7 +29,7 @@ from typing import Any, TextIO
 import anyio
 
 from orchestra.errors import ToolError, UsageError
-from orchestra.tool import Tool
+from orchestra._tool import Tool
 
 __all__ = ["mcp_result_value", "mcp_tools"]
 
@@ -41,7 +41,7 @@ def _sdk() -> Any:
         import mcp
         from mcp.client.stdio import stdio_client
     except ImportError as exc:
-        raise UsageError("the MCP adapter needs the mcp SDK: pip install 'orchestra[mcp]'") from exc
+        raise UsageError("the MCP adapter needs the mcp SDK: pip install 'orchestra-runtime[mcp]'") from exc
     return mcp, stdio_client
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.errors import ToolError, UsageError
-from orchestra.tool import Tool
+from orchestra._tool import Tool
 
 __all__ = ["Confinement", "make_files"]
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx2
 
 from orchestra.errors import ToolError, UsageError
-from orchestra.tool import Tool
+from orchestra._tool import Tool
 
 __all__ = ["HostAllowList", "make_http_get"]
 
