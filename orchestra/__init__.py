@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orchestra._tool import Tool, tool
 from orchestra.agent import Agent, AgentResult
 from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Choice, Message, ToolCall, Usage
 from orchestra.clock import Clock, FakeClock, MonotonicClock
@@ -19,7 +20,6 @@ from orchestra.errors import (
     ToolError,
     UsageError,
 )
-from orchestra._tool import Tool, tool
 
 __version__ = "0.1.0"
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from orchestra._tool import Tool
 from orchestra.chat import Usage
 from orchestra.clock import Clock, MonotonicClock
 from orchestra.endpoints.base import Endpoint
@@ -29,7 +30,6 @@ from orchestra.executor import Executor, TaskResult
 from orchestra.plan import Plan, Task
 from orchestra.planning import Joiner, PlanContext, Round
 from orchestra.strategies import STRATEGIES, ModelCalls, RunState, get_strategy
-from orchestra._tool import Tool
 from orchestra.trace import Trace
 
 __all__ = ["Agent", "AgentResult"]

@@ -29,12 +29,12 @@ from typing import Any, Literal
 
 import anyio
 
+from orchestra._tool import Tool
 from orchestra.clock import Clock, MonotonicClock
 from orchestra.errors import OrchestraError, PlanError, ToolError
 from orchestra.plan import Plan, Task
 from orchestra.references import as_text
 from orchestra.scheduler import Scheduler
-from orchestra._tool import Tool
 from orchestra.trace import Span, Trace, current_trace
 
 __all__ = ["Executor", "TaskResult", "TaskStatus"]

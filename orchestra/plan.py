@@ -19,9 +19,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestra._tool import Tool
 from orchestra.errors import PlanError, ToolError
 from orchestra.references import Ref, Template, compile_refs, refs_in, render, resolve
-from orchestra._tool import Tool
 
 __all__ = ["JOIN", "Plan", "Ref", "Task", "Template", "find_cycle", "resolve", "validate"]
 

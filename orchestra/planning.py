@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from orchestra._tool import Tool
 from orchestra.chat import ChatRequest, ChatResponse
 from orchestra.executor import TaskResult
 from orchestra.plan import Task
-from orchestra._tool import Tool
 
 __all__ = [
     "Decision",

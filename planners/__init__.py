@@ -12,7 +12,14 @@ Each implements a protocol of :mod:`orchestra.planning` and does no I/O; the age
 
 from __future__ import annotations
 
-from orchestra.planners.base import args_schema, call_schema, json_response_format, parse_json, plan_prompt, tool_lines
+from orchestra.planners.base import (
+    args_schema,
+    call_schema,
+    json_response_format,
+    parse_json,
+    plan_prompt,
+    tool_lines,
+)
 from orchestra.planners.joiner import JSONJoiner, joiner_schema, parse_decision
 from orchestra.planners.json_plan import JSONPlanner, JSONPlanParser, plan_schema
 from orchestra.planners.llmcompiler import END_OF_PLAN, LLMCompilerParser, LLMCompilerPlanner, parse_plan

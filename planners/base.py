@@ -17,10 +17,10 @@ from typing import Any
 
 import pydantic_core
 
+from orchestra._tool import Tool
 from orchestra.errors import PlanError
 from orchestra.plan import Task
 from orchestra.planning import PlanContext
-from orchestra._tool import Tool
 
 __all__ = [
     "args_schema",

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic_core
+from orchestra.planners.base import json_response_format, parse_json
 
 from orchestra.chat import ChatRequest, Message
 from orchestra.errors import PlanError
 from orchestra.planning import Decision, Finish, PlanContext, Replan
-from orchestra.planners.base import json_response_format, parse_json
 
 __all__ = ["JSONJoiner", "joiner_schema", "parse_decision"]
 

@@ -20,11 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic_core
-
-from orchestra.chat import ChatRequest, Message
-from orchestra.errors import PlanError
-from orchestra.plan import Task
-from orchestra.planning import Joiner, PlanContext
 from orchestra.planners.base import (
     call_schema,
     json_response_format,
@@ -34,6 +29,11 @@ from orchestra.planners.base import (
     tool_lines,
 )
 from orchestra.planners.joiner import JSONJoiner
+
+from orchestra.chat import ChatRequest, Message
+from orchestra.errors import PlanError
+from orchestra.plan import Task
+from orchestra.planning import Joiner, PlanContext
 
 __all__ = ["JSONPlanParser", "JSONPlanner", "example_turns", "plan_schema"]
 

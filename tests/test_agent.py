@@ -6,13 +6,13 @@ import json
 
 import anyio
 import pytest
+from orchestra.planners import JSONPlanner, LLMCompilerPlanner, ParallelPlanner, ReActPlanner
 
+from orchestra._tool import tool
 from orchestra.agent import Agent
 from orchestra.chat import ChatRequest
 from orchestra.errors import EndpointError, PlanError, UsageError
 from orchestra.testing import FunctionModel, ScriptedModel
-from orchestra._tool import tool
-from orchestra.planners import JSONPlanner, LLMCompilerPlanner, ParallelPlanner, ReActPlanner
 
 LATENCY = 0.06
 

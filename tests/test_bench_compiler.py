@@ -19,11 +19,6 @@ import anyio
 import httpx2
 import pytest
 import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
 from orchestra.benchmarks.compiler import datasets
 from orchestra.benchmarks.compiler.bound import (
     LatencyParams,
@@ -37,11 +32,16 @@ from orchestra.benchmarks.compiler.results import QuestionRow, answers_match, su
 from orchestra.benchmarks.compiler.runner import BenchConfig, parse_strategies, run_benchmark, run_workloads
 from orchestra.benchmarks.compiler.script import outputs, plan_text, write_script
 from orchestra.benchmarks.compiler.workload import Step, build_workload, make_tools
+from orchestra.planners.llmcompiler import parse_plan
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
 from orchestra.chat import ChatRequest, Message
 from orchestra.endpoints.openai import OpenAIEndpoint
 from orchestra.errors import UsageError
 from orchestra.sim import SimConfig, serve_sim
-from orchestra.planners.llmcompiler import parse_plan
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "llmcompiler"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="the shared data copy is not present")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from orchestra.planners import LLMCompilerParser, LLMCompilerPlanner, parse_plan
 
+from orchestra._tool import tool
 from orchestra.errors import PlanError
 from orchestra.plan import Plan, Ref, Template
 from orchestra.planning import PlanContext
-from orchestra._tool import tool
-from orchestra.planners import LLMCompilerParser, LLMCompilerPlanner, parse_plan
 
 
 @tool

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import anyio
 import pytest
+from orchestra.tools._python_exec import make_python, python, run_python
 
 from orchestra.errors import UsageError
-from orchestra.tools._python_exec import make_python, python, run_python
 
 
 def _dead(pid: int, within: float = 3.0) -> bool:

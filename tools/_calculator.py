@@ -17,8 +17,8 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-from orchestra.errors import ToolError
 from orchestra._tool import tool
+from orchestra.errors import ToolError
 
 __all__ = ["MAX_EXPRESSION_CHARS", "calculator", "evaluate"]
 

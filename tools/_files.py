@@ -14,8 +14,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from orchestra.errors import ToolError, UsageError
 from orchestra._tool import Tool
+from orchestra.errors import ToolError, UsageError
 
 __all__ = ["Confinement", "make_files"]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import httpx2
 
-from orchestra.errors import ToolError, UsageError
 from orchestra._tool import Tool
+from orchestra.errors import ToolError, UsageError
 
 __all__ = ["HostAllowList", "make_http_get"]
 

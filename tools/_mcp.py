@@ -28,8 +28,8 @@ from typing import Any, TextIO
 
 import anyio
 
-from orchestra.errors import ToolError, UsageError
 from orchestra._tool import Tool
+from orchestra.errors import ToolError, UsageError
 
 __all__ = ["mcp_result_value", "mcp_tools"]
 

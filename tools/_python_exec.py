@@ -31,8 +31,8 @@ from typing import Any
 import anyio
 from anyio.abc import ByteReceiveStream, Process
 
-from orchestra.errors import ToolError, UsageError
 from orchestra._tool import Tool
+from orchestra.errors import ToolError, UsageError
 
 __all__ = ["make_python", "python", "run_python"]
 

@@ -24,8 +24,8 @@ from typing import Annotated, Any
 import anyio
 from pydantic import Field
 
-from orchestra.errors import UsageError
 from orchestra._tool import Tool
+from orchestra.errors import UsageError
 
 __all__ = ["BM25Index", "Document", "load_corpus", "make_search", "snippet", "tokenize"]
 

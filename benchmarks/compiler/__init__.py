@@ -15,7 +15,13 @@ from __future__ import annotations
 from orchestra.benchmarks.compiler.bound import LatencyParams, critical_path_bound, stream_bound
 from orchestra.benchmarks.compiler.datasets import DATASET_FILES, Question, load_questions
 from orchestra.benchmarks.compiler.report import print_report, render_table, write_json
-from orchestra.benchmarks.compiler.results import ACCURACY_NOTE, BenchResult, QuestionRow, StrategySummary, summarize
+from orchestra.benchmarks.compiler.results import (
+    ACCURACY_NOTE,
+    BenchResult,
+    QuestionRow,
+    StrategySummary,
+    summarize,
+)
 from orchestra.benchmarks.compiler.runner import BenchConfig, prepare, run_benchmark, run_workloads
 from orchestra.benchmarks.compiler.script import STRATEGIES, outputs, write_script
 from orchestra.benchmarks.compiler.workload import Step, Workload, build_workload, build_workloads, make_tools

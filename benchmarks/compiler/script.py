@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.benchmarks.compiler.workload import Workload
+
 from orchestra.errors import UsageError
 
 __all__ = [

@@ -28,10 +28,10 @@ from typing import Any
 
 import anyio
 
+from orchestra._tool import Tool, tool
 from orchestra.clock import Clock
 from orchestra.executor import Executor, TaskResult
 from orchestra.plan import Task
-from orchestra._tool import Tool, tool
 from orchestra.trace import Trace
 
 __all__ = ["build_dag", "main", "measure"]
