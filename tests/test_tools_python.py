@@ -4,28 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
+import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import anyio
 import pytest
-from orchestra.tools._python_exec import make_python, python, run_python
+from orchestra.tools._python_exec import isolation, make_python, python, run_python
 
 from orchestra.errors import UsageError
-
-
-def _dead(pid: int, within: float = 3.0) -> bool:
-    """True once ``pid`` no longer runs (gone, or a zombie nobody has reaped yet)."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError):
-            return True
-        if state in ("Z", "X"):
-            return True
-        time.sleep(0.01)
-    return False
 
 
 async def test_stdout_stderr_and_returncode() -> None:
@@ -41,35 +32,164 @@ async def test_exception_traceback_shows_only_the_users_code() -> None:
     assert "<string>" not in result["stderr"]  # the bootstrap frame is hidden
 
 
-async def test_timeout_kills_the_process_group_including_grandchildren() -> None:
-    code = (
+def _running_with(marker: str) -> list[int]:
+    """Host pids whose command line holds ``marker`` (zombies excluded)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+                    if state not in ("Z", "X"):
+                        found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def _gone(marker: str, within: float = 3.0) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not _running_with(marker):
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _stubborn_grandchild(marker: str) -> str:
+    """Code that starts a grandchild in a new session, ignoring SIGTERM, then sleeps itself."""
+    grandchild = (
+        f"import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)  # {marker}"
+    )
+    return (
         "import subprocess, sys, time\n"
-        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
-        "print(child.pid, flush=True)\n"
+        f"subprocess.Popen([sys.executable, '-c', {grandchild!r}], start_new_session=True)\n"
+        "print('started', flush=True)\n"
         "time.sleep(60)\n"
     )
+
+
+@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "subreaper"])
+async def test_timeout_kills_a_new_session_grandchild_that_ignores_sigterm(namespaces: bool) -> None:
+    marker = f"orchestra-stubborn-{uuid.uuid4().hex}"
     started = time.monotonic()
-    result = await run_python(code, time_limit=0.5)
-    assert time.monotonic() - started < 3.0
-    assert result["timed_out"] is True
+    result = await run_python(_stubborn_grandchild(marker), time_limit=1.0, namespaces=namespaces)
+    assert time.monotonic() - started < 4.0
+    assert result["timed_out"] is True and result["stdout"] == "started\n"
     assert result["returncode"] < 0  # killed by a signal
-    grandchild = int(result["stdout"].split()[0])
-    assert _dead(grandchild), f"grandchild {grandchild} survived the timeout"
+    assert _gone(marker), f"the grandchild survived the time limit: {_running_with(marker)}"
 
 
-async def test_cancellation_from_outside_kills_the_child(tmp_path: Path) -> None:
-    pid_file = tmp_path / "pid"
-    code = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
-    pid = ""
+@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "subreaper"])
+async def test_a_grandchild_left_running_after_a_normal_exit_is_killed(namespaces: bool) -> None:
+    marker = f"orchestra-orphan-{uuid.uuid4().hex}"
+    code = _stubborn_grandchild(marker).replace("time.sleep(60)\n", "")
+    result = await run_python(code, namespaces=namespaces)
+    assert result["returncode"] == 0 and result["timed_out"] is False
+    assert _gone(marker)
+
+
+async def test_cancellation_from_outside_kills_the_whole_tree() -> None:
+    marker = f"orchestra-cancelled-{uuid.uuid4().hex}"
     async with anyio.create_task_group() as tg:
-        tg.start_soon(run_python, code)
-        for _ in range(500):  # the child reports through a file; poll it for up to 5 s
-            if await anyio.Path(pid_file).exists() and (pid := await anyio.Path(pid_file).read_text()):
+        tg.start_soon(run_python, _stubborn_grandchild(marker))
+        for _ in range(500):  # wait up to 5 s for the grandchild to appear on the host
+            if _running_with(marker):
                 break
             await anyio.sleep(0.01)
         tg.cancel_scope.cancel()
-    assert pid, "the child never started"
-    assert _dead(int(pid))
+    assert _gone(marker)
+
+
+_SNOOP = """\
+import glob, os
+hits = []
+for path in glob.glob('/proc/*/environ') + glob.glob('/proc/*/cmdline') + ['/proc/%d/environ' % PARENT]:
+    try:
+        if SECRET.encode() in open(path, 'rb').read():
+            hits.append(path)
+    except OSError:
+        pass
+for fd in range(3, 1024):
+    try:
+        if SECRET.encode() in os.read(fd, 4096):
+            hits.append('fd %d' % fd)
+    except OSError:
+        pass
+print('hits:', hits)
+"""
+
+
+def test_the_parents_environment_and_descriptors_are_unreachable(tmp_path: Path) -> None:
+    """A real parent holding the key in its environment and an inheritable descriptor on a secret file."""
+    secret = f"sk-parent-{uuid.uuid4().hex}"
+    (tmp_path / "secret.txt").write_text(secret)
+    parent = (
+        "import anyio, os, sys\n"
+        "from orchestra.tools import run_python\n"
+        f"fd = os.open({str(tmp_path / 'secret.txt')!r}, os.O_RDONLY)\n"
+        "os.set_inheritable(fd, True)\n"
+        "code = 'SECRET = %r\\nPARENT = %d\\n' % (os.environ['OPENAI_API_KEY'], os.getpid()) + sys.stdin.read()\n"
+        "print(anyio.run(run_python, code)['stdout'])\n"
+    )
+    env = {**os.environ, "OPENAI_API_KEY": secret}
+    done = subprocess.run(
+        [sys.executable, "-c", parent], input=_SNOOP, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert "hits: []" in done.stdout and secret not in done.stdout
+
+
+needs_namespaces = pytest.mark.skipif(
+    isolation() != "namespaces", reason="this kernel refuses user namespaces"
+)
+
+
+@needs_namespaces
+async def test_temporary_directories_are_private(tmp_path: Path) -> None:
+    name = f"orchestra-shared-{uuid.uuid4().hex}"
+    for folder in (Path(tempfile.gettempdir()), Path("/dev/shm")):
+        (folder / name).write_text("parent's")
+    try:
+        code = f"import os\nprint([d for d in ('/tmp', '/dev/shm', '/var/tmp') if {name!r} in os.listdir(d)])"
+        result = await run_python(code)
+    finally:
+        for folder in (Path(tempfile.gettempdir()), Path("/dev/shm")):
+            (folder / name).unlink()
+    assert result["stdout"] == "[]\n", result
+
+
+@needs_namespaces
+async def test_no_network_unless_asked() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        code = (
+            f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2)\nprint('connected')"
+        )
+        cut = await run_python(code)
+        assert cut["returncode"] == 1 and "connected" not in cut["stdout"]
+        assert "OSError" in cut["stderr"] or "Error" in cut["stderr"]
+        kept = await run_python(code, network=True)
+        assert kept["stdout"] == "connected\n", kept
+
+
+@needs_namespaces
+async def test_the_file_system_is_read_only_and_capabilities_are_gone() -> None:
+    probe = Path(sys.prefix) / f"orchestra-probe-{uuid.uuid4().hex}"
+    code = (
+        "import subprocess\n"
+        f"try:\n    open({str(probe)!r}, 'w')\nexcept OSError as exc:\n    print('refused', exc.errno)\n"
+        "done = subprocess.run(['umount', '/proc'], capture_output=True)\n"
+        "print('umount', done.returncode != 0)\n"
+    )
+    try:
+        result = await run_python(code)
+    finally:
+        probe.unlink(missing_ok=True)
+    assert "refused 30" in result["stdout"], result  # EROFS
+    assert "umount True" in result["stdout"], result  # no capability to reveal the host's /proc
 
 
 async def test_memory_limit() -> None:
@@ -93,11 +213,12 @@ async def test_parent_secrets_are_not_visible(monkeypatch: pytest.MonkeyPatch) -
     assert set(env) <= {"PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "TMPDIR"}
 
 
-async def test_runs_in_a_private_scratch_directory() -> None:
-    result = await run_python("import os\nopen('note.txt', 'w').write('x')\nprint(os.getcwd())")
-    scratch = result["stdout"].strip()
-    assert "orchestra-python-" in scratch
-    assert not await anyio.Path(scratch).exists()  # removed after the run
+@pytest.mark.parametrize("namespaces", [True, False], ids=["namespaces", "subreaper"])
+async def test_runs_in_a_private_scratch_directory(namespaces: bool) -> None:
+    code = "import os\nprint(sorted(os.listdir()))\nopen('note.txt', 'w').write('x')"
+    first = await run_python(code, namespaces=namespaces)
+    second = await run_python(code, namespaces=namespaces)
+    assert first["stdout"] == second["stdout"] == "['main.py']\n"  # nothing left from the run before
 
 
 async def test_output_is_capped() -> None:

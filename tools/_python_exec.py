@@ -1,32 +1,44 @@
-"""``python``: run model-written Python in a child process with time and memory limits.
+"""``python``: run model-written Python in a child process, isolated, with time and memory limits.
 
 Agent frameworks commonly run generated code with ``exec`` in the agent's own process, where it
-can read ``OPENAI_API_KEY`` from ``os.environ``, block the event loop, or exhaust memory. Here
-the code runs in a separate interpreter (``python -I``: no user site, no ``PYTHON*`` variables)
-in its own session and scratch directory, with:
+can read ``OPENAI_API_KEY`` from ``os.environ``, block the event loop, or exhaust memory. Here the
+code runs in a separate interpreter (``python -I``: no user site, no ``PYTHON*`` variables) under
+a small supervisor (``orchestra/tools/_sandbox.py``), with:
 
-- a scrubbed environment: only ``PATH`` and locale variables are passed, so parent secrets
-  (API keys, tokens) are simply not there;
-- an address-space limit (``RLIMIT_AS``) and a CPU-time backstop (``RLIMIT_CPU``), set by a tiny
-  bootstrap inside the child before the user's code runs (anyio's ``open_process`` has no
-  ``preexec_fn``, and ``preexec_fn`` is unsafe in a threaded parent anyway);
-- a wall-clock deadline: on expiry the whole process group is killed, so children the code
-  spawned die with it; the group is also killed after a normal exit and on cancellation, so no
-  stray process outlives the call;
+- a scrubbed environment: only ``PATH`` and locale variables are passed;
+- no file descriptor of the parent (``close_fds``; stdin is ``/dev/null``);
+- on Linux with user namespaces (the usual case, also inside unprivileged containers): its own
+  user, PID, mount, IPC and network namespaces. The parent's processes and their ``/proc`` entries
+  (``environ``, ``fd``, ``mem``) do not exist for the code; ``/tmp``, ``/var/tmp`` and ``/dev/shm``
+  are fresh and private; the rest of the file system is read-only; it has no network at all,
+  loopback included (``network=True`` keeps the host's network); and it holds no capability;
+- an address-space limit (``RLIMIT_AS``) and a CPU-time backstop (``RLIMIT_CPU``);
+- a wall-clock deadline that reaches every descendant: in a PID namespace the kernel kills the
+  whole tree with its PID 1, ``setsid`` grandchildren that ignore SIGTERM included; without
+  namespaces the supervisor is a child subreaper and SIGKILLs every descendant it finds;
 - capped output capture, so a print loop cannot fill the parent's memory.
 
-This is a resource sandbox, not a security boundary: the code can still use the network and
-read world-readable files. Run untrusted code inside a container as well.
+What it does not isolate: files readable by the user running orchestra can be read (the code runs
+under that user's uid; a root parent's code can read root-owned files), CPU time and process count
+are limited per process only, and with ``network=True`` the host's network (loopback servers
+included) is reachable. :func:`isolation` tells which mode this machine gives. Without user
+namespaces (other OSes, a seccomp profile that forbids ``unshare``) only the environment, the file
+descriptors and the time and memory limits hold: the code can read the parent's
+``/proc/<pid>/environ`` when it runs as the same user, and sees ``/tmp`` and the network. Run
+untrusted code inside a container or VM as well.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import anyio
 from anyio.abc import ByteReceiveStream, Process
@@ -34,12 +46,14 @@ from anyio.abc import ByteReceiveStream, Process
 from orchestra._tool import Tool
 from orchestra.errors import ToolError, UsageError
 
-__all__ = ["make_python", "python", "run_python"]
+__all__ = ["isolation", "make_python", "python", "run_python"]
 
 # Variables copied from the parent when present: enough for a working interpreter and UTF-8
 # output, none that could carry a credential.
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 _DRAIN_GRACE = 1.0  # seconds to collect the last output after the process group is dead
+_TERM_GRACE = 1.0  # seconds the supervisor has to kill its tree after SIGTERM, before SIGKILL
+_SUPERVISOR = str(Path(__file__).with_name("_sandbox.py"))
 
 # Runs in the child before the user's code: limits first, then the code under its own file name,
 # with the bootstrap's frame removed from tracebacks so the model sees only its own lines.
@@ -66,6 +80,34 @@ def _child_env(scratch: str) -> dict[str, str]:
     env.setdefault("LANG", "C.UTF-8")
     env.update(HOME=scratch, TMPDIR=scratch)
     return env
+
+
+def _signal(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # already gone
+
+
+@functools.cache
+def isolation() -> Literal["namespaces", "subreaper"]:
+    """Which isolation the ``python`` tool gets on this machine (probed once, by a real child).
+
+    Returns:
+        ``"namespaces"``: user, PID, mount, IPC and network namespaces (see the module docstring);
+        ``"subreaper"``: the fallback, where only the environment, file descriptors, limits and
+        the kill of every descendant hold.
+    """
+    probe = (
+        "import ctypes, sys\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "sys.exit(libc.unshare(0x10000000 | 0x00020000 | 0x20000000 | 0x08000000 | 0x40000000) != 0)\n"
+    )
+    try:
+        done = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "subreaper"
+    return "namespaces" if done.returncode == 0 else "subreaper"
 
 
 def _kill_group(pgid: int) -> None:
@@ -97,6 +139,16 @@ def _decode(data: bytearray, limit: int, total_capped: bool) -> str:
     return text + f"\n[output truncated at {limit} bytes]" if total_capped else text
 
 
+async def _stop(proc: Process) -> None:
+    """End the supervisor and everything under it: SIGTERM (it kills its tree), then SIGKILL the group."""
+    if proc.returncode is None:
+        _signal(proc.pid, signal.SIGTERM)
+        with anyio.move_on_after(_TERM_GRACE):
+            await proc.wait()
+    _kill_group(proc.pid)
+    await proc.wait()
+
+
 async def _supervise(proc: Process, time_limit: float, keep: int) -> tuple[bytearray, bytearray, bool]:
     """Collect the child's output until it exits or ``time_limit`` passes; leave no process behind.
 
@@ -111,16 +163,15 @@ async def _supervise(proc: Process, time_limit: float, keep: int) -> tuple[bytea
             tg.start_soon(_drain, proc.stderr, err, keep, err_done)
             with anyio.move_on_after(time_limit) as deadline:
                 await proc.wait()
-            _kill_group(proc.pid)
-            await proc.wait()
+            await _stop(proc)
             # A descendant that left the group (setsid) could hold the pipes open forever.
             with anyio.move_on_after(_DRAIN_GRACE):
                 await out_done.wait()
                 await err_done.wait()
             tg.cancel_scope.cancel()
     finally:
-        _kill_group(proc.pid)  # also on cancellation from outside
-        with anyio.CancelScope(shield=True):
+        with anyio.CancelScope(shield=True):  # also on cancellation from outside
+            await _stop(proc)
             await proc.aclose()
     return out, err, deadline.cancelled_caught
 
@@ -131,14 +182,20 @@ async def run_python(
     time_limit: float = 10.0,
     memory_mb: int = 512,
     max_output_bytes: int = 64 * 1024,
+    network: bool = False,
+    namespaces: bool = True,
 ) -> dict[str, Any]:
-    """Run ``code`` as a Python program in a limited child process.
+    """Run ``code`` as a Python program in an isolated, limited child process.
 
     Args:
         code: the program's source.
-        time_limit: wall-clock seconds before the whole process group is killed.
-        memory_mb: address-space limit of the child (0 for none).
+        time_limit: wall-clock seconds before the program and every descendant are killed.
+        memory_mb: address-space limit of the child (0 for none); also the size of its ``/tmp``.
         max_output_bytes: stdout and stderr are each cut after this many bytes.
+        network: keep the host's network (off: no network, loopback included). Without
+            namespaces (see :func:`isolation`) the network is always there.
+        namespaces: use namespaces when the kernel allows them; False forces the subreaper
+            fallback (weaker: see the module docstring).
 
     Returns:
         ``{"stdout", "stderr", "returncode", "timed_out"}``; ``returncode`` is negative when the
@@ -149,22 +206,23 @@ async def run_python(
     """
     with tempfile.TemporaryDirectory(prefix="orchestra-python-") as scratch:
         await anyio.Path(scratch, "main.py").write_text(code, encoding="utf-8")
-        command = [
-            sys.executable,
-            "-I",
-            "-c",
-            _BOOTSTRAP,
-            str(memory_mb * 1024 * 1024),
-            str(int(time_limit) + 1),
-        ]
+        spec = {
+            "bootstrap": _BOOTSTRAP,
+            "argv": [str(memory_mb * 1024 * 1024), str(int(time_limit) + 1)],
+            "time_limit": time_limit,
+            "network": network,
+            "namespaces": namespaces,
+            "tmpfs_mb": max(memory_mb, 16),
+        }
+        command = [sys.executable, "-I", _SUPERVISOR, json.dumps(spec)]
         try:
             proc = await anyio.open_process(
                 command,
                 stdin=subprocess.DEVNULL,
                 cwd=scratch,
                 env=_child_env(scratch),
-                start_new_session=True,  # its own process group, so one killpg reaches every descendant
-            )
+                start_new_session=True,  # its own process group: a backstop killpg reaches it all
+            )  # close_fds is asyncio's default: the child inherits no descriptor but 0, 1, 2
         except OSError as exc:
             raise ToolError(f"could not start the Python interpreter: {exc}", tool="python") from exc
         out, err, timed_out = await _supervise(proc, time_limit, max_output_bytes + 1)
@@ -176,13 +234,20 @@ async def run_python(
     }
 
 
-def make_python(*, time_limit: float = 10.0, memory_mb: int = 512, max_output_bytes: int = 64 * 1024) -> Tool:
+def make_python(
+    *,
+    time_limit: float = 10.0,
+    memory_mb: int = 512,
+    max_output_bytes: int = 64 * 1024,
+    network: bool = False,
+) -> Tool:
     """Build the ``python`` tool with the given limits.
 
     Args:
         time_limit: wall-clock seconds per run.
         memory_mb: address-space limit of the child process.
         max_output_bytes: cap on captured stdout and on stderr.
+        network: let the code use the host's network (default: no network at all).
 
     Raises:
         UsageError: a limit is not positive.
@@ -200,7 +265,11 @@ def make_python(*, time_limit: float = 10.0, memory_mb: int = 512, max_output_by
             code: the complete program, e.g. "import math\\nprint(math.comb(10, 3))".
         """
         return await run_python(
-            code, time_limit=time_limit, memory_mb=memory_mb, max_output_bytes=max_output_bytes
+            code,
+            time_limit=time_limit,
+            memory_mb=memory_mb,
+            max_output_bytes=max_output_bytes,
+            network=network,
         )
 
     # side_effects=True: the code may write files or call out, so identical calls are not merged.
