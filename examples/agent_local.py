@@ -11,11 +11,11 @@ from __future__ import annotations
 import sys
 
 import anyio
-from orchestra.planners import JSONPlanner
-from orchestra.tools import make_search, sample_corpus_path
 
 from orchestra.agent import Agent
 from orchestra.endpoints.local import LocalModel
+from orchestra.planners import JSONPlanner
+from orchestra.tools import make_search, sample_corpus_path
 
 
 async def main(question: str) -> None:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import json
 
 import anyio
-from orchestra.planners import LLMCompilerPlanner, ParallelPlanner, ReActPlanner
-from orchestra.tools import make_search, sample_corpus_path
 
 from orchestra.agent import Agent
 from orchestra.chat import ChatRequest
+from orchestra.planners import LLMCompilerPlanner, ParallelPlanner, ReActPlanner
 from orchestra.testing import FunctionModel
+from orchestra.tools import make_search, sample_corpus_path
 
 QUESTION = "Which of Mount Everest, K2, the Eiffel Tower and the Statue of Liberty is the tallest?"
 SUBJECTS = ["Mount Everest", "K2", "Eiffel Tower", "Statue of Liberty"]

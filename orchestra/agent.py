@@ -28,7 +28,7 @@ from orchestra.endpoints.base import Endpoint
 from orchestra.errors import UsageError
 from orchestra.executor import Executor, TaskResult
 from orchestra.plan import Plan, Task
-from orchestra.planning import Joiner, PlanContext, Round
+from orchestra.planning import Joiner, PlanContext, Planner, Round, StepPlanner
 from orchestra.strategies import STRATEGIES, ModelCalls, RunState, get_strategy
 from orchestra.trace import Trace
 
@@ -79,10 +79,10 @@ class Agent:
     ``planner`` must fit the strategy: a :class:`~orchestra.planning.Planner` for ``compiler``
     (``planners.JSONPlanner`` / ``planners.LLMCompilerPlanner``), a
     :class:`~orchestra.planning.StepPlanner` for ``sequential`` (``planners.ReActPlanner``) and
-    ``parallel`` (``planners.ParallelPlanner``); ``planners.default_planner(strategy)`` picks one.
+    ``parallel`` (``planners.ParallelPlanner``). With no planner, the strategy's default is used.
 
     Raises:
-        UsageError: an unknown strategy, ``async`` (not in this release), a missing or unfit
+        UsageError: an unknown strategy, a missing or unfit
             planner, or a bad limit.
     """
 
@@ -90,10 +90,11 @@ class Agent:
     """The model that plans and joins (any :class:`~orchestra.endpoints.base.Endpoint`)."""
     tools: Sequence[Tool]
     """The tools the planner may call."""
-    planner: object = None
-    """The planner; must implement the protocol the strategy needs (see the class docstring)."""
+    planner: Planner | StepPlanner | None = None
+    """The planner; must implement the protocol the strategy needs (see the class docstring).
+    None: the strategy's default planner (:attr:`StrategySpec.default_planner`)."""
     strategy: str = "compiler"
-    """``sequential``, ``parallel``, ``compiler``, or ``async`` (reserved: raises UsageError)."""
+    """A registered strategy: ``sequential``, ``parallel`` or ``compiler`` (see :data:`STRATEGIES`)."""
     joiner: Joiner | None = None
     """The compiler strategy's joiner; None: the planner's own ``joiner`` attribute."""
     max_replans: int = 2
@@ -111,11 +112,13 @@ class Agent:
 
     def __post_init__(self) -> None:
         spec = get_strategy(self.strategy)
+        if self.planner is None and spec.default_planner is not None:
+            self.planner = spec.make_default_planner()  # type: ignore[assignment]
         if spec.planner is not None and not isinstance(self.planner, spec.planner):
             got = "no planner" if self.planner is None else type(self.planner).__name__
             raise UsageError(
                 f"strategy {self.strategy!r} needs a {spec.planner.__name__} (got {got}); "
-                f"e.g. planners.default_planner({self.strategy!r})"
+                f"e.g. orchestra.planners.default_planner({self.strategy!r})"
             )
         for name in ("max_replans", "max_turns", "max_repairs"):
             if getattr(self, name) < 0:

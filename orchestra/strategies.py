@@ -1,4 +1,4 @@
-"""Execution strategies of the agent: ``sequential``, ``parallel``, ``compiler`` (and the ``async`` hook).
+"""Execution strategies of the agent: ``sequential``, ``parallel`` and ``compiler``.
 
 The four strategies DESIGN.md compares on one workload:
 
@@ -10,14 +10,15 @@ The four strategies DESIGN.md compares on one workload:
   Replanning is incremental (earlier results stay referable, numbering continues) and
   ``max_replans`` is a true cap (the last joiner call may only finish). The public LLMCompiler
   never replans in its shipped configs and llama_index's cannot detect Replan;
-- ``async`` (AsyncLM, interrupts): its own issue. It is registered here as a stub that raises
-  :class:`~orchestra.errors.UsageError`; that issue replaces it with :func:`register_strategy`.
-
-A strategy is an async function of a :class:`RunState` returning the answer text.
+A strategy is an async function of a :class:`RunState` returning the answer text; more are added
+with :func:`register_strategy`. Each names its default planner by import path (``"module:Name"``),
+so that the core never imports the planners package (the layering import-linter checks) and
+``Agent(endpoint, tools)`` still works with no planner given.
 """
 
 from __future__ import annotations
 
+import pkgutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -135,33 +136,52 @@ class StrategySpec:
         run: the strategy.
         planner: the protocol the agent's planner must implement (None: no planner needed).
         description: one line for ``--help``.
+        default_planner: import path (``"package.module:Name"``) of the planner class used when
+            the agent is given none; None: the strategy needs none, or has no default.
     """
 
     run: Strategy
     planner: type | None
     description: str
+    default_planner: str | None = None
+
+    def make_default_planner(self) -> object:
+        """A new instance of :attr:`default_planner`.
+
+        Raises:
+            UsageError: the strategy has no default planner.
+        """
+        if self.default_planner is None:
+            raise UsageError("this strategy has no default planner; pass planner=")
+        factory = pkgutil.resolve_name(self.default_planner)
+        return factory()
 
 
 STRATEGIES: dict[str, StrategySpec] = {}
 """The strategies by name; :func:`register_strategy` adds or replaces one."""
 
 
-def register_strategy(name: str, run: Strategy, *, planner: type | None, description: str = "") -> None:
-    """Make ``Agent(strategy=name)`` use ``run`` (the extension point of the ``async`` issue)."""
-    STRATEGIES[name] = StrategySpec(run, planner, description)
+def register_strategy(
+    name: str,
+    run: Strategy,
+    *,
+    planner: type | None,
+    description: str = "",
+    default_planner: str | None = None,
+) -> None:
+    """Make ``Agent(strategy=name)`` use ``run``; see :class:`StrategySpec` for the fields."""
+    STRATEGIES[name] = StrategySpec(run, planner, description, default_planner)
 
 
 def get_strategy(name: str) -> StrategySpec:
     """The registered strategy ``name``.
 
     Raises:
-        UsageError: unknown, or ``async`` while only its stub is registered.
+        UsageError: no strategy of that name is registered.
     """
     spec = STRATEGIES.get(name)
     if spec is None:
         raise UsageError(f"unknown strategy {name!r}; choose one of: {', '.join(STRATEGIES)}")
-    if spec.run is run_async_stub:
-        raise UsageError(_ASYNC_MESSAGE)
     return spec
 
 
@@ -320,21 +340,25 @@ async def run_parallel(state: RunState) -> str:
     return await _run_turns(state, one_call=False)
 
 
-async def run_async_stub(state: RunState) -> str:
-    """The ``async`` strategy (interrupts) is not in this release."""
-    raise UsageError(_ASYNC_MESSAGE)
-
-
-_ASYNC_MESSAGE = (
-    "strategy 'async' (AsyncLM interrupts) is not implemented in this release; "
-    "use sequential, parallel or compiler"
-)
-
 register_strategy(
-    "sequential", run_sequential, planner=StepPlanner, description="ReAct: one tool call per turn"
+    "sequential",
+    run_sequential,
+    planner=StepPlanner,
+    description="ReAct: one tool call per turn",
+    default_planner="orchestra.planners:ReActPlanner",
 )
 register_strategy(
-    "parallel", run_parallel, planner=StepPlanner, description="one batch of parallel calls per turn"
+    "parallel",
+    run_parallel,
+    planner=StepPlanner,
+    description="one batch of parallel calls per turn",
+    default_planner="orchestra.planners:ParallelPlanner",
 )
-register_strategy("compiler", run_compiler, planner=Planner, description="LLMCompiler: streamed DAG + joiner")
-register_strategy("async", run_async_stub, planner=None, description="interrupts (not in this release)")
+register_strategy(
+    "compiler",
+    run_compiler,
+    planner=Planner,
+    description="LLMCompiler: streamed DAG + joiner",
+    # The JSON-schema planner: valid plans even from weak models such as the embedded one.
+    default_planner="orchestra.planners:JSONPlanner",
+)

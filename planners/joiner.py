@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic_core
-from orchestra.planners.base import json_response_format, parse_json
 
 from orchestra.chat import ChatRequest, Message
 from orchestra.errors import PlanError
+from orchestra.planners.base import json_response_format, parse_json
 from orchestra.planning import Decision, Finish, PlanContext, Replan
 
 __all__ = ["JSONJoiner", "joiner_schema", "parse_decision"]

@@ -20,6 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pydantic_core
+
+from orchestra.chat import ChatRequest, Message
+from orchestra.errors import PlanError
+from orchestra.plan import Task
 from orchestra.planners.base import (
     call_schema,
     json_response_format,
@@ -29,10 +33,6 @@ from orchestra.planners.base import (
     tool_lines,
 )
 from orchestra.planners.joiner import JSONJoiner
-
-from orchestra.chat import ChatRequest, Message
-from orchestra.errors import PlanError
-from orchestra.plan import Task
 from orchestra.planning import Joiner, PlanContext
 
 __all__ = ["JSONPlanParser", "JSONPlanner", "example_turns", "plan_schema"]

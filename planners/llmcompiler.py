@@ -29,12 +29,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestra.planners.base import plan_prompt, tool_lines
-from orchestra.planners.joiner import JSONJoiner
-
 from orchestra.chat import ChatRequest, Message
 from orchestra.errors import PlanError
 from orchestra.plan import JOIN, Task
+from orchestra.planners.base import plan_prompt, tool_lines
+from orchestra.planners.joiner import JSONJoiner
 from orchestra.planning import Joiner, PlanContext
 
 __all__ = ["END_OF_PLAN", "LLMCompilerParser", "LLMCompilerPlanner"]

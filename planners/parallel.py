@@ -13,12 +13,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from orchestra.planners.base import call_schema, json_response_format, parse_json, task_from_call, tool_lines
-from orchestra.planners.react import turn_prompt
-
 from orchestra.chat import ChatRequest, ChatResponse, Message
 from orchestra.errors import PlanError
 from orchestra.plan import Task
+from orchestra.planners.base import call_schema, json_response_format, parse_json, task_from_call, tool_lines
+from orchestra.planners.react import turn_prompt
 from orchestra.planning import Finish, PlanContext
 
 __all__ = ["ParallelPlanner", "batch_schema"]

@@ -11,11 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchestra.planners.base import call_schema, json_response_format, parse_json, task_from_call, tool_lines
-
 from orchestra.chat import ChatRequest, ChatResponse, Message
 from orchestra.errors import PlanError
 from orchestra.plan import Task
+from orchestra.planners.base import call_schema, json_response_format, parse_json, task_from_call, tool_lines
 from orchestra.planning import Finish, PlanContext
 
 __all__ = ["FINISH", "ReActPlanner", "finish_call_schema"]

@@ -6,12 +6,12 @@ import json
 
 import anyio
 import pytest
-from orchestra.planners import JSONPlanner, LLMCompilerPlanner, ParallelPlanner, ReActPlanner
 
 from orchestra._tool import tool
 from orchestra.agent import Agent
 from orchestra.chat import ChatRequest
 from orchestra.errors import EndpointError, PlanError, UsageError
+from orchestra.planners import JSONPlanner, LLMCompilerPlanner, ParallelPlanner, ReActPlanner
 from orchestra.testing import FunctionModel, ScriptedModel
 
 LATENCY = 0.06
@@ -187,15 +187,32 @@ async def test_planner_failure_mid_stream_ends_the_run():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"strategy": "async", "planner": JSONPlanner()}, "not implemented in this release"),
         ({"strategy": "warp", "planner": JSONPlanner()}, "unknown strategy"),
         ({"strategy": "sequential", "planner": JSONPlanner()}, "needs a StepPlanner"),
-        ({"strategy": "compiler"}, "needs a Planner"),
+        ({"strategy": "compiler", "planner": ReActPlanner()}, "needs a Planner"),
     ],
 )
 def test_configuration_mistakes_are_usage_errors(kwargs, message):
     with pytest.raises(UsageError, match=message):
         Agent(ScriptedModel([]), [search], **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "planner_type"),
+    [("sequential", ReActPlanner), ("parallel", ParallelPlanner), ("compiler", JSONPlanner)],
+)
+def test_each_strategy_has_a_default_planner(strategy, planner_type):
+    agent = Agent(ScriptedModel([]), [search], strategy=strategy)
+    assert type(agent.planner) is planner_type
+
+
+async def test_an_agent_with_no_planner_answers():
+    plan = {"tasks": [{"tool": "search", "args": {"query": "Nile"}}]}
+    finish = {"action": "finish", "answer": "6650 km"}
+    model = ScriptedModel([json.dumps(plan), json.dumps(finish)])
+    result = await Agent(model, [search]).run("How long is the Nile?")
+    assert result.answer == "6650 km"
+    assert [t.tool for t in result.tasks] == ["search"]
 
 
 def test_run_sync_from_a_script():

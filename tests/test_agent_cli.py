@@ -18,7 +18,7 @@ def orchestra(*args: str, timeout: float = 100) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--strategy", "async"], "not implemented in this release"),
+        (["--strategy", "warp"], "unknown strategy"),
         (["--tools", "calculator,teleport"], "unknown tool(s): teleport"),
     ],
 )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from orchestra.planners import JSONPlanner
-from orchestra.tools import make_search, sample_corpus_path
 
 from orchestra.agent import Agent
 from orchestra.endpoints.base import WrapperEndpoint
 from orchestra.endpoints.local import LocalModel
+from orchestra.planners import JSONPlanner
+from orchestra.tools import make_search, sample_corpus_path
 
 pytestmark = pytest.mark.local_model
 

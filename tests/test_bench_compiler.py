@@ -19,6 +19,11 @@ import anyio
 import httpx2
 import pytest
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
 from orchestra.benchmarks.compiler import datasets
 from orchestra.benchmarks.compiler.bound import (
     LatencyParams,
@@ -32,15 +37,10 @@ from orchestra.benchmarks.compiler.results import QuestionRow, answers_match, su
 from orchestra.benchmarks.compiler.runner import BenchConfig, parse_strategies, run_benchmark, run_workloads
 from orchestra.benchmarks.compiler.script import outputs, plan_text, write_script
 from orchestra.benchmarks.compiler.workload import Step, build_workload, make_tools
-from orchestra.planners.llmcompiler import parse_plan
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
 from orchestra.chat import ChatRequest, Message
 from orchestra.endpoints.openai import OpenAIEndpoint
 from orchestra.errors import UsageError
+from orchestra.planners.llmcompiler import parse_plan
 from orchestra.sim import SimConfig, serve_sim
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "llmcompiler"
@@ -236,7 +236,7 @@ def test_strategy_outputs_have_the_expected_turns() -> None:
     ]
     assert json.loads(outputs("compiler", w)[1]["content"]) == {"action": "finish", "answer": "Yangtze River"}
     with pytest.raises(UsageError):
-        outputs("async", w)
+        outputs("warp", w)
 
 
 async def test_once_lines_script_a_conversation_in_order(tmp_path: Path) -> None:
@@ -285,8 +285,8 @@ def test_summary_speedup_and_accuracy() -> None:
 
 def test_strategy_names_are_checked() -> None:
     assert parse_strategies("compiler, sequential,compiler") == ("compiler", "sequential")
-    with pytest.raises(UsageError, match="async"):
-        parse_strategies("sequential,async")
+    with pytest.raises(UsageError, match="warp"):
+        parse_strategies("sequential,warp")
 
 
 # -- end to end ------------------------------------------------------------------------------------

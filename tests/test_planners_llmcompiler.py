@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from orchestra.planners import LLMCompilerParser, LLMCompilerPlanner, parse_plan
 
 from orchestra._tool import tool
 from orchestra.errors import PlanError
 from orchestra.plan import Plan, Ref, Template
+from orchestra.planners import LLMCompilerParser, LLMCompilerPlanner, parse_plan
 from orchestra.planning import PlanContext
 
 

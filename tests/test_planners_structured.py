@@ -7,6 +7,11 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from orchestra._tool import tool
+from orchestra.chat import ChatRequest, ToolCall
+from orchestra.errors import PlanError
+from orchestra.plan import Ref
 from orchestra.planners import (
     JSONJoiner,
     JSONPlanner,
@@ -15,11 +20,6 @@ from orchestra.planners import (
     ReActPlanner,
     parse_decision,
 )
-
-from orchestra._tool import tool
-from orchestra.chat import ChatRequest, ToolCall
-from orchestra.errors import PlanError
-from orchestra.plan import Ref
 from orchestra.planning import Finish, PlanContext, Replan
 from orchestra.testing import response_of
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
-from orchestra.tools._calculator import MAX_EXPRESSION_CHARS, calculator, evaluate
 
 from orchestra.errors import ToolError
+from orchestra.tools._calculator import MAX_EXPRESSION_CHARS, calculator, evaluate
 
 
 @pytest.mark.parametrize(

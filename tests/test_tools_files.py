@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
-from orchestra.tools._files import Confinement, make_files
 
 from orchestra._tool import Tool
 from orchestra.errors import ToolError, UsageError
+from orchestra.tools._files import Confinement, make_files
 
 
 @pytest.fixture

@@ -9,14 +9,14 @@ from collections.abc import Iterator
 import httpx2
 import pytest
 import uvicorn
-from orchestra.tools import default_tools
-from orchestra.tools._http_get import HostAllowList, make_http_get
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.routing import Route
 
 from orchestra.errors import ToolError, UsageError
+from orchestra.tools import default_tools
+from orchestra.tools._http_get import HostAllowList, make_http_get
 
 HITS: list[str] = []
 

@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
-from orchestra.tools._mcp import mcp_result_value, mcp_tools
 
 from orchestra.errors import ToolError, UsageError
+from orchestra.tools._mcp import mcp_result_value, mcp_tools
 
 pytest.importorskip("mcp")
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import anyio
 import pytest
-from orchestra.tools._python_exec import isolation, make_python, python, run_python
 
 from orchestra.errors import UsageError
+from orchestra.tools._python_exec import isolation, make_python, python, run_python
 
 
 async def test_stdout_stderr_and_returncode() -> None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import pytest
+
+from orchestra import tools
+from orchestra._tool import Tool
+from orchestra.errors import UsageError
 from orchestra.tools import (
     DEFAULT_TOOL_NAMES,
     default_tools,
@@ -11,10 +15,6 @@ from orchestra.tools import (
     load_corpus,
     sample_corpus_path,
 )
-
-from orchestra import tools
-from orchestra._tool import Tool
-from orchestra.errors import UsageError
 
 
 def test_default_tools_are_the_safe_standard_set() -> None:

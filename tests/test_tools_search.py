@@ -9,9 +9,9 @@ from pathlib import Path
 
 import anyio
 import pytest
-from orchestra.tools._search import BM25Index, Document, load_corpus, make_search, snippet, tokenize
 
 from orchestra.errors import ToolError, UsageError
+from orchestra.tools._search import BM25Index, Document, load_corpus, make_search, snippet, tokenize
 
 CORPUS = [
     {

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orchestra.benchmarks.compiler.results import ACCURACY_NOTE, BenchResult
 from rich.console import Console
 from rich.table import Table
+
+from orchestra.benchmarks.compiler.results import ACCURACY_NOTE, BenchResult
 
 __all__ = ["print_report", "render_table", "write_json"]
 

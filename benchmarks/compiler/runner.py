@@ -19,17 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+
+from orchestra._tool import Tool
+from orchestra.agent import Agent, AgentResult
 from orchestra.benchmarks.compiler.bound import LatencyParams, critical_path_bound, stream_bound
 from orchestra.benchmarks.compiler.datasets import load_questions
 from orchestra.benchmarks.compiler.results import BenchResult, QuestionRow, answers_match, summarize
 from orchestra.benchmarks.compiler.script import STRATEGIES, joiner_output, plan_text, write_script
 from orchestra.benchmarks.compiler.workload import Workload, build_workloads, make_tools
-from orchestra.planners import default_planner
-
-from orchestra._tool import Tool
-from orchestra.agent import Agent, AgentResult
 from orchestra.endpoints.openai import OpenAIEndpoint
 from orchestra.errors import OrchestraError, UsageError
+from orchestra.planners import default_planner
 from orchestra.sim import SimConfig, SimProcess
 
 __all__ = [

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.benchmarks.compiler.workload import Workload
-
 from orchestra.errors import UsageError
 
 __all__ = [

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
-from orchestra.benchmarks.compiler.datasets import Question
-from orchestra.tools import Document, evaluate, make_search
 
 from orchestra._tool import Tool
+from orchestra.benchmarks.compiler.datasets import Question
 from orchestra.errors import ToolError, UsageError
+from orchestra.tools import Document, evaluate, make_search
 
 __all__ = [
     "Step",

@@ -103,7 +103,7 @@ def run(
     question: Annotated[str, typer.Argument(help="The question to answer.")],
     strategy: Annotated[
         str,
-        typer.Option("--strategy", "-s", help="sequential (ReAct), parallel, compiler (LLMCompiler), async."),
+        typer.Option("--strategy", "-s", help="sequential (ReAct), parallel or compiler (LLMCompiler)."),
     ] = "compiler",
     tools: Annotated[
         str, typer.Option("--tools", "-t", help="Comma-separated tools: calculator, python, search.")
@@ -120,7 +120,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
     """Answer QUESTION with tools by one execution strategy (the embedded model by default)."""
-    get_strategy(strategy)  # unknown or not in this release: a one-line error before any model starts
+    get_strategy(strategy)  # an unknown strategy: a one-line error before any model starts
     specs = resolve_specs(endpoint, model, endpoints)
     chosen = make_planner(strategy, planner, local=all(s.is_local for s in specs))
     built = build_tools(tools, search_latency=search_latency)
