@@ -19,7 +19,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, get_type_hints, overload
+from typing import Any, Literal, get_type_hints, overload
 
 import anyio.to_thread
 import pydantic
@@ -403,17 +403,19 @@ def tool(
         concurrency: at most this many concurrent calls of this tool.
         side_effects: the call changes the world, so identical calls must not be merged.
     """
-    options = dict(
-        name=name,
-        description=description,
-        timeout=timeout,
-        retries=retries,
-        concurrency=concurrency,
-        side_effects=side_effects,
-    )
-    if fn is not None:
-        return Tool.from_function(fn, **options)
-    return lambda f: Tool.from_function(f, **options)
+
+    def make(f: Callable[..., Any]) -> Tool:
+        return Tool.from_function(
+            f,
+            name=name,
+            description=description,
+            timeout=timeout,
+            retries=retries,
+            concurrency=concurrency,
+            side_effects=side_effects,
+        )
+
+    return make(fn) if fn is not None else make
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -448,7 +450,7 @@ def _signature_model(
             "(types in annotations must be importable from the function's module)"
         ) from exc
     fields: dict[str, Any] = {}
-    extra = "forbid"
+    extra: Literal["allow", "forbid"] = "forbid"
     for i, (pname, param) in enumerate(sig.parameters.items()):
         if param.kind is inspect.Parameter.VAR_POSITIONAL:
             raise UsageError(f"tool {tool_name!r}: *{pname} is not supported; name every parameter")
@@ -466,7 +468,9 @@ def _signature_model(
         fields[f"p{i}"] = (annotation, info)
     config = pydantic.ConfigDict(extra=extra, arbitrary_types_allowed=True, populate_by_name=False)
     try:
-        model = pydantic.create_model(f"{tool_name}_args", __config__=config, **fields)
+        model: type[pydantic.BaseModel] = pydantic.create_model(
+            f"{tool_name}_args", __config__=config, **fields
+        )
     except pydantic.PydanticUserError as exc:
         raise UsageError(f"tool {tool_name!r}: unsupported parameter types: {exc}") from exc
     return model
@@ -474,7 +478,8 @@ def _signature_model(
 
 def _model_validator(model: type[pydantic.BaseModel], tool_name: str) -> Validator:
     """A validator returning the coerced arguments as objects (not dumped to dicts)."""
-    field_of_alias = {info.alias: fname for fname, info in model.model_fields.items()}
+    # Every field is built with alias=the parameter's name (_args_model), so alias is never None.
+    field_of_alias = {str(info.alias): fname for fname, info in model.model_fields.items()}
 
     def validate(args: Mapping[str, Any]) -> dict[str, Any]:
         try:

@@ -19,10 +19,10 @@ so that the core never imports the planners package (the layering import-linter 
 from __future__ import annotations
 
 import pkgutil
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from orchestra.chat import ChatRequest, ChatResponse, Usage
 from orchestra.endpoints.base import Endpoint
@@ -71,7 +71,7 @@ class ModelCalls:
             )
         return response
 
-    async def stream(self, request: ChatRequest, name: str, kind: str = "plan") -> AsyncIterator[str]:
+    async def stream(self, request: ChatRequest, name: str, kind: str = "plan") -> AsyncGenerator[str, None]:
         """The text deltas of the first choice of a streamed completion, traced (close it when done)."""
         span = self.trace.add(Span(name, kind, self.trace.clock.now()))
         self.calls += 1
@@ -248,7 +248,7 @@ async def _plan_events(state: RunState, planner: Planner, round_: Round) -> Asyn
 
 async def _plan_and_run(state: RunState) -> None:
     """One planning round streamed into the executor, with repair rounds on invalid plans."""
-    planner = state.agent.planner
+    planner = cast(Planner, state.agent.planner)  # Agent checked it against the strategy's protocol
     context = state.context
     while True:
         state.plan.reopen()
@@ -306,7 +306,7 @@ async def run_compiler(state: RunState) -> str:
 async def _run_turns(state: RunState, *, one_call: bool) -> str:
     """Ask for calls turn by turn, run each turn's calls, stop at Finish or after ``max_turns``."""
     agent = state.agent
-    planner: StepPlanner = agent.planner
+    planner = cast(StepPlanner, agent.planner)  # Agent checked it against the strategy's protocol
     context = state.context
     for turn in range(agent.max_turns + 1):
         context.final = turn == agent.max_turns

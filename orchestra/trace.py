@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -135,7 +136,7 @@ class Trace:
 
     def render_text(self, *, width: int = 50, kinds: tuple[str, ...] | None = None) -> str:
         """The timeline as plain text (no colour), e.g. for logs and tests."""
-        console = Console(width=width + 60, color_system=None, record=True, file=_Null())
+        console = Console(width=width + 60, color_system=None, record=True, file=io.StringIO())
         console.print(self.timeline(width=width, kinds=kinds))
         return console.export_text()
 
@@ -183,13 +184,3 @@ class Timeline:
             label = span.name + (f" [{status}]" if status and status != "ok" else "")
             table.add_row(Text(label), bar, f"{(end - span.start) * 1000:.0f}")  # Text: no markup
         yield table
-
-
-class _Null:
-    """A file that discards writes (the recorded console keeps the text)."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        return None

@@ -21,6 +21,7 @@ from typing import Any
 
 import pydantic_core
 
+from orchestra._tool import Tool
 from orchestra.chat import ChatRequest, Message
 from orchestra.errors import PlanError
 from orchestra.plan import Task
@@ -38,7 +39,7 @@ from orchestra.planning import Joiner, PlanContext
 __all__ = ["JSONPlanParser", "JSONPlanner", "example_turns", "plan_schema"]
 
 
-def plan_schema(tools: list, *, max_tasks: int = 8, required_only: bool = True) -> dict[str, Any]:
+def plan_schema(tools: list[Tool], *, max_tasks: int = 8, required_only: bool = True) -> dict[str, Any]:
     """``{"tasks": [call, ...]}`` with 1..``max_tasks`` calls of the given tools."""
     return {
         "type": "object",
@@ -102,8 +103,8 @@ class JSONPlanParser:
 
 
 def _items(obj: Any, *, strict: bool = False) -> list[Any] | None:
-    if isinstance(obj, dict) and isinstance(obj.get("tasks", None if strict else []), list):
-        return obj.get("tasks", [])
+    if isinstance(obj, dict) and isinstance(tasks := obj.get("tasks", None if strict else []), list):
+        return tasks
     if isinstance(obj, list):  # a bare list of calls is accepted too
         return obj
     return None
@@ -125,7 +126,7 @@ _SHOTS: dict[str, list[tuple[str, list[str]]]] = {
 }
 
 
-def example_turns(tools: list) -> list[Message]:
+def example_turns(tools: list[Tool]) -> list[Message]:
     """Example question/plan turns for the tools at hand (none for tools without examples)."""
     messages: list[Message] = []
     for tool in tools:

@@ -98,7 +98,9 @@ class LLMCompilerParser:
             tasks = self._line(rest)
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            tasks.append(self._statement(pending, final=True))
+            task = self._statement(pending, final=True)
+            assert task is not None  # final=True always reads the statement or raises
+            tasks.append(task)
         self.done = True
         return tasks
 
@@ -158,7 +160,7 @@ class LLMCompilerParser:
                 "with literal arguments or $k references",
                 task_id=task_id,
             )
-        call = tree.body
+        call, func = tree.body, tree.body.func
         args = [_literal(a, task_id) for a in call.args]
         kwargs: dict[str, Any] = {}
         for kw in call.keywords:
@@ -167,7 +169,7 @@ class LLMCompilerParser:
                     f"task {task_id}: **arguments are not supported; name each one", task_id=task_id
                 )
             kwargs[kw.arg] = _literal(kw.value, task_id)
-        return self._make(task_id, call.func.id, args, kwargs)
+        return self._make(task_id, func.id, args, kwargs)
 
     def _make(self, task_id: int, tool: str, args: list[Any], kwargs: dict[str, Any]) -> Task:
         task = Task(task_id, tool, args, kwargs, thought=self._thought)

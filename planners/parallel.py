@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from orchestra._tool import Tool
 from orchestra.chat import ChatRequest, ChatResponse, Message
 from orchestra.errors import PlanError
 from orchestra.plan import Task
@@ -31,7 +32,7 @@ Answer with JSON: {"calls": [{"tool": "<name>", "args": {...}}, ...]} or {"answe
 
 
 def batch_schema(
-    tools: list, *, max_calls: int = 8, final: bool = False, max_answer_chars: int | None = None
+    tools: list[Tool], *, max_calls: int = 8, final: bool = False, max_answer_chars: int | None = None
 ) -> dict[str, Any]:
     """``{"calls": [...]}`` (1..max_calls) or ``{"answer": ...}``; only the answer when ``final``."""
     text: dict[str, Any] = {"type": "string"}

@@ -41,7 +41,7 @@ _BINARY: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
-_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+_UNARY: dict[type[ast.unaryop], Callable[[Number], Number]] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 
 
 def _factorial(n: Number) -> int:
@@ -141,7 +141,7 @@ def _short(text: str, limit: int = 80) -> str:
 def _eval(node: ast.AST) -> Number:
     if isinstance(node, ast.Constant):
         # bool is an int subclass; True/False, strings, bytes, None and complex are not arithmetic.
-        if type(node.value) in (int, float):
+        if isinstance(node.value, int | float) and not isinstance(node.value, bool):
             return node.value
         raise _refuse(node, f"the constant {node.value!r}")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:

@@ -19,9 +19,11 @@ import json
 import math
 import statistics
 import time
+from typing import Any, cast
 
 import anyio
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from orchestra.chat import ChatRequest
 from orchestra.endpoints.base import Endpoint
@@ -38,7 +40,9 @@ class _PlainSDK:
 
     async def complete(self, request: ChatRequest) -> object:
         return await self.client.chat.completions.create(
-            model="sim-model", messages=[m.to_wire() for m in request.messages], max_tokens=request.max_tokens
+            model="sim-model",
+            messages=[cast("ChatCompletionMessageParam", m.to_wire()) for m in request.messages],
+            max_tokens=request.max_tokens,
         )
 
 
@@ -65,7 +69,9 @@ async def _drive(endpoint: Endpoint | _PlainSDK, n: int, concurrency: int) -> tu
     return time.perf_counter() - start, latencies, failures
 
 
-def _summary(label: str, walls: list[float], latencies: list[float], failures: int, ideal: float) -> dict:
+def _summary(
+    label: str, walls: list[float], latencies: list[float], failures: int, ideal: float
+) -> dict[str, Any]:
     ordered = sorted(latencies) or [math.nan]
     wall = statistics.median(walls)
     return {
@@ -79,9 +85,9 @@ def _summary(label: str, walls: list[float], latencies: list[float], failures: i
     }
 
 
-async def main(args: argparse.Namespace) -> dict:
+async def main(args: argparse.Namespace) -> dict[str, Any]:
     ideal = math.ceil(args.requests / args.concurrency) * args.latency
-    result: dict = {
+    result: dict[str, Any] = {
         "bench": "endpoint_throughput",
         "requests": args.requests,
         "concurrency": args.concurrency,

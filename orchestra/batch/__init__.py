@@ -80,9 +80,9 @@ def source_of(requests: Requests | RowSource) -> RowSource:
     """A row source for ``requests``: a path is a JSONL file, anything else an iterable of requests."""
     if isinstance(requests, str | os.PathLike):
         return JsonlSource(requests)
-    if hasattr(requests, "scan") and hasattr(requests, "load"):
-        return requests  # type: ignore[return-value]
-    return IterableSource(requests)  # type: ignore[arg-type]
+    if isinstance(requests, RowSource):
+        return requests
+    return IterableSource(requests)
 
 
 def _lanes(endpoints: Endpoint | Mapping[str, Endpoint]) -> tuple[dict[str, Endpoint], bool]:

@@ -31,7 +31,7 @@ import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -240,6 +240,7 @@ def _request(messages: Any, fields: dict[str, Any], where: str) -> ChatRequest:
 # -- sources ----------------------------------------------------------------------------------
 
 
+@runtime_checkable
 class RowSource(Protocol):
     """Where a batch's rows come from: scanned once, each queued row loaded again when sent."""
 

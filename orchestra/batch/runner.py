@@ -277,14 +277,14 @@ class BatchRunner:
                         await results.send(BatchResult(cid, row, line=item.line))
                         continue
                     try:
-                        lane = self.router.route(item)
+                        lane_name = self.router.route(item)
                     except UsageError as exc:
                         stats.unroutable += 1
                         await results.send(
                             BatchResult(cid, error_row(cid, "no_endpoint", str(exc)), line=item.line)
                         )
                         continue
-                    lanes[lane].put(ticket)
+                    lanes[lane_name].put(ticket)
                     # Let the worker this ticket wakes send its request before the next row is
                     # read. Handing out 64 tickets between two checkpoints made 64 workers build
                     # their requests (~0.5 ms of SDK CPU each) before the loop polled once, so
@@ -349,7 +349,7 @@ class BatchRunner:
 
     def _delay(self, exc: Exception, attempt: int) -> float:
         server = exc.retry_after if isinstance(exc, EndpointError) and exc.retry_after is not None else 0.0
-        backoff = self.retry_delay * (2**attempt) * random.uniform(0.5, 1.0)
+        backoff: float = self.retry_delay * (2**attempt) * random.uniform(0.5, 1.0)
         return max(server, backoff)
 
     async def _resend(self, lane: _Lane, ticket: Any, attempt: int, delay: float) -> None:

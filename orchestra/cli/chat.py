@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, TextIO
 
 import anyio
 import typer
@@ -18,7 +19,11 @@ __all__ = ["chat", "stream_answer"]
 
 
 async def stream_answer(
-    request: ChatRequest, endpoint: str | None, model: str | None, endpoints_file, out=None
+    request: ChatRequest,
+    endpoint: str | None,
+    model: str | None,
+    endpoints_file: Path | None,
+    out: TextIO | None = None,
 ) -> tuple[str, Usage]:
     """Stream one answer to ``out`` (stdout) and return its text and usage."""
     out = out or sys.stdout

@@ -14,9 +14,10 @@ import anyio
 import typer
 from rich.console import Console
 
+from orchestra._tool import Tool
 from orchestra.agent import Agent, AgentResult
 from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
-from orchestra.endpoints.config import resolve_specs
+from orchestra.endpoints.config import EndpointSpec, resolve_specs
 from orchestra.endpoints.stack import connect
 from orchestra.errors import UsageError
 from orchestra.strategies import get_strategy
@@ -92,7 +93,12 @@ def _summary(result: AgentResult) -> dict[str, Any]:
 
 
 async def _run(
-    question: str, specs: list, tools: list, planner: Any, strategy: str, max_replans: int
+    question: str,
+    specs: list[EndpointSpec],
+    tools: list[Tool],
+    planner: Any,
+    strategy: str,
+    max_replans: int,
 ) -> AgentResult:
     async with connect(specs) as conn:
         agent = Agent(conn.default, tools, planner=planner, strategy=strategy, max_replans=max_replans)

@@ -142,7 +142,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def _exit_on_stdin_eof() -> None:
     # The parent holds the pipe's write end; it closes when the parent closes it or dies.
-    while sys.stdin.buffer.read1(4096):
+    while os.read(sys.stdin.fileno(), 4096):
         pass
     os._exit(0)
 

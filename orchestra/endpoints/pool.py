@@ -21,7 +21,7 @@ from orchestra.errors import EndpointError, NoHealthyEndpoint
 
 __all__ = ["EndpointPool"]
 
-_EMPTY = object()  # a stream that ended before its first chunk
+_EMPTY = ChatChunk()  # a stream that ended before its first chunk (compared by identity)
 
 
 class EndpointPool:
@@ -113,7 +113,7 @@ class EndpointPool:
                 continue
             try:
                 if first is not _EMPTY:
-                    yield first  # type: ignore[misc]
+                    yield first
                 async for chunk in chunks:
                     yield chunk
             except BaseException as exc:

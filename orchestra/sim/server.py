@@ -26,8 +26,8 @@ __all__ = ["SimHandle", "serve_sim"]
 
 # Seconds uvicorn waits for in-flight responses at shutdown before cancelling them; the app's own
 # close() already ends hangs and latency waits, so this only bounds a client that stops reading.
-_GRACEFUL_SHUTDOWN = 2.0
-_KEEP_ALIVE = 75.0
+_GRACEFUL_SHUTDOWN = 2  # seconds (uvicorn takes whole seconds)
+_KEEP_ALIVE = 75  # seconds
 
 
 @dataclass(frozen=True)
