@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from orchestra._sync import open_endpoint
 from orchestra._tool import Tool, tool
 from orchestra.agent import Agent, AgentResult
 from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Choice, Message, ToolCall, Usage
@@ -50,5 +51,6 @@ __all__ = [
     "Usage",
     "UsageError",
     "__version__",
+    "open_endpoint",
     "tool",
 ]

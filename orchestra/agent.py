@@ -19,8 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import anyio
-
+from orchestra._sync import run_sync
 from orchestra._tool import Tool
 from orchestra.chat import Usage
 from orchestra.clock import Clock, MonotonicClock
@@ -169,5 +168,9 @@ class Agent:
         )
 
     def run_sync(self, question: str) -> AgentResult:
-        """:meth:`run` from synchronous code (scripts, the CLI); not from inside an event loop."""
-        return anyio.run(self.run, question)
+        """:meth:`run` from synchronous code: scripts, notebooks (a cell's running loop is fine).
+
+        It runs on orchestra's one background event loop (:func:`orchestra.open_endpoint`'s), so
+        an endpoint opened for synchronous use serves every call.
+        """
+        return run_sync(self.run, question)
