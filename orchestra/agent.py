@@ -27,7 +27,7 @@ from orchestra.endpoints.base import Endpoint
 from orchestra.errors import UsageError
 from orchestra.executor import Executor, TaskResult
 from orchestra.plan import Plan, Task
-from orchestra.planning import Joiner, PlanContext, Planner, Round, StepPlanner
+from orchestra.planning import InterruptPlanner, Joiner, PlanContext, Planner, Round, StepPlanner
 from orchestra.strategies import STRATEGIES, ModelCalls, RunState, get_strategy
 from orchestra.trace import Trace
 
@@ -78,34 +78,40 @@ class Agent:
     ``planner`` must fit the strategy: a :class:`~orchestra.planning.Planner` for ``compiler``
     (``planners.JSONPlanner`` / ``planners.LLMCompilerPlanner``), a
     :class:`~orchestra.planning.StepPlanner` for ``sequential`` (``planners.ReActPlanner``) and
-    ``parallel`` (``planners.ParallelPlanner``). With no planner, the strategy's default is used.
+    ``parallel`` (``planners.ParallelPlanner``), an :class:`~orchestra.planning.InterruptPlanner`
+    for ``async`` (``planners.AsyncLMPlanner``). With no planner, the strategy's default is used.
 
     Raises:
-        UsageError: an unknown strategy, a missing or unfit
-            planner, or a bad limit.
+        UsageError: an unknown strategy or async mode, a missing or unfit planner, or a bad limit.
     """
 
     endpoint: Endpoint
     """The model that plans and joins (any :class:`~orchestra.endpoints.base.Endpoint`)."""
     tools: Sequence[Tool]
     """The tools the planner may call."""
-    planner: Planner | StepPlanner | None = None
+    planner: Planner | StepPlanner | InterruptPlanner | None = None
     """The planner; must implement the protocol the strategy needs (see the class docstring).
     None: the strategy's default planner (:attr:`StrategySpec.default_planner`)."""
     strategy: str = "compiler"
-    """A registered strategy: ``sequential``, ``parallel`` or ``compiler`` (see :data:`STRATEGIES`)."""
+    """A registered strategy: ``sequential``, ``parallel``, ``compiler`` or ``async`` (see :data:`STRATEGIES`)."""
     joiner: Joiner | None = None
     """The compiler strategy's joiner; None: the planner's own ``joiner`` attribute."""
     max_replans: int = 2
     """Most replanning rounds the joiner may ask for (a true cap: the last joiner call must finish)."""
     max_turns: int = 8
-    """Most tool-calling turns of ``sequential``/``parallel`` before the model must answer."""
+    """Most tool-calling turns of ``sequential``/``parallel``/``async`` (for ``async`` ``resume``:
+    most resumed segments) before the model must answer."""
     max_repairs: int = 1
     """Most times in one run an invalid plan is sent back to the planner with the validation error."""
     max_concurrency: int | None = None
     """Most tool calls running at once (None: no limit beyond each tool's own)."""
     task_timeout: float | None = None
     """Seconds one attempt of a tool may take when the tool sets no timeout of its own."""
+    async_mode: str | None = None
+    """``async`` only: ``turn``, ``resume`` or ``native``; None: ``resume`` when the endpoint can
+    apply its chat template (llama.cpp), else ``turn``."""
+    deadline: float | None = None
+    """``async`` only: seconds the whole run may take; then every running call is cancelled."""
     clock: Clock = field(default_factory=MonotonicClock)
     """Where times in the trace come from (a FakeClock in tests)."""
 
@@ -122,6 +128,10 @@ class Agent:
         for name in ("max_replans", "max_turns", "max_repairs"):
             if getattr(self, name) < 0:
                 raise UsageError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.async_mode is not None and self.async_mode not in ("turn", "resume", "native"):
+            raise UsageError(f"unknown async mode {self.async_mode!r}; choose one of: turn, resume, native")
+        if self.deadline is not None and self.deadline <= 0:
+            raise UsageError(f"deadline must be > 0 seconds, got {self.deadline}")
         self.tools = list(self.tools)
         names = [t.name for t in self.tools]
         if len(set(names)) != len(names):

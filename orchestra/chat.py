@@ -30,6 +30,10 @@ class ToolCall(BaseModel):
     id: str
     name: str
     arguments: str = Field(description="JSON text of the arguments, as the model wrote it.")
+    index: int | None = Field(
+        default=None,
+        description="In a streamed delta, which call this piece belongs to (merge pieces by it).",
+    )
 
 
 class Message(BaseModel):
@@ -164,3 +168,5 @@ class ChatChunk(BaseModel):
     finish_reason: str | None = None
     usage: Usage | None = None
     tool_calls: list[ToolCall] | None = None
+    timings: dict[str, Any] | None = None
+    """Server timings of a raw-text stream (llama.cpp: ``prompt_n``, ``cache_n``, ``predicted_n``)."""

@@ -11,6 +11,8 @@ by feeding it text.
 - :class:`Joiner`: after a plan ran, decide :class:`Finish` or :class:`Replan`.
 - :class:`StepPlanner` (the ``sequential`` and ``parallel`` strategies): one turn's calls, or the
   final answer.
+- :class:`InterruptPlanner` (the ``async`` strategy, AsyncLM): the opening messages of a CML
+  conversation, the request of each turn, and the reader of one ``[CALL]`` frame's body.
 
 Everything a planner needs to build a prompt is in one :class:`PlanContext`.
 """
@@ -21,13 +23,14 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from orchestra._tool import Tool
-from orchestra.chat import ChatRequest, ChatResponse
+from orchestra.chat import ChatRequest, ChatResponse, Message
 from orchestra.executor import TaskResult
 from orchestra.plan import Task
 
 __all__ = [
     "Decision",
     "Finish",
+    "InterruptPlanner",
     "Joiner",
     "PlanContext",
     "PlanParser",
@@ -193,4 +196,34 @@ class StepPlanner(Protocol):
         Raises:
             PlanError: the answer is neither (repair feedback).
         """
+        ...
+
+
+@runtime_checkable
+class InterruptPlanner(Protocol):
+    """The ``async`` strategy's planner (AsyncLM): CML prompts, and the reader of a call's body.
+
+    ``mode`` is ``"turn"`` or ``"resume"`` (CML in the text: results arrive as ``[INTR]`` frames
+    in a user message, or inside the model's own text) or ``"native"`` (the server's
+    ``tool_calls``; results come back as tool messages).
+    """
+
+    def start(self, context: PlanContext, mode: str) -> list[Message]:
+        """The opening messages: instructions with the tools, examples, the question."""
+        ...
+
+    def request(self, messages: list[Message], context: PlanContext, mode: str) -> ChatRequest:
+        """The request that continues ``messages`` (CML modes stop on ``[INTR]`` and ``[TRAP]``)."""
+        ...
+
+    def parse_call(self, call_id: int, body: str, context: PlanContext) -> Task:
+        """The task of one ``[CALL] body [END]`` frame (numbered ``call_id``).
+
+        Raises:
+            PlanError: the body is not a call; the message is repair feedback.
+        """
+        ...
+
+    def answer(self, text: str) -> str:
+        """The final answer in the model's last text (frames already removed)."""
         ...

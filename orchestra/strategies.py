@@ -10,6 +10,9 @@ The four strategies DESIGN.md compares on one workload:
   Replanning is incremental (earlier results stay referable, numbering continues) and
   ``max_replans`` is a true cap (the last joiner call may only finish). The public LLMCompiler
   never replans in its shipped configs and llama_index's cannot detect Replan;
+- ``async`` (AsyncLM, Gim et al.): calls run while the model keeps generating, and results come
+  back to it as interrupts (:mod:`orchestra.asynclm`).
+
 A strategy is an async function of a :class:`RunState` returning the answer text; more are added
 with :func:`register_strategy`. Each names its default planner by import path (``"module:Name"``),
 so that the core never imports the planners package (the layering import-linter checks) and
@@ -29,7 +32,17 @@ from orchestra.endpoints.base import Endpoint
 from orchestra.errors import PlanError, UsageError
 from orchestra.executor import Executor
 from orchestra.plan import Plan, Task
-from orchestra.planning import Decision, Finish, Joiner, PlanContext, Planner, Replan, Round, StepPlanner
+from orchestra.planning import (
+    Decision,
+    Finish,
+    InterruptPlanner,
+    Joiner,
+    PlanContext,
+    Planner,
+    Replan,
+    Round,
+    StepPlanner,
+)
 from orchestra.trace import Span, Trace
 
 if TYPE_CHECKING:
@@ -361,4 +374,14 @@ register_strategy(
     description="LLMCompiler: streamed DAG + joiner",
     # The JSON-schema planner: valid plans even from weak models such as the embedded one.
     default_planner="orchestra.planners:JSONPlanner",
+)
+
+from orchestra.asynclm import run_async  # noqa: E402 - it types its argument with RunState, above
+
+register_strategy(
+    "async",
+    run_async,
+    planner=InterruptPlanner,
+    description="AsyncLM: calls run while the model writes; interrupts",
+    default_planner="orchestra.planners:AsyncLMPlanner",
 )

@@ -7,11 +7,13 @@ Each implements a protocol of :mod:`orchestra.planning` and does no I/O; the age
 - :class:`JSONPlanner`: the plan as schema-constrained JSON (weak models such as the embedded one);
 - :class:`ReActPlanner`: one call per turn (the ``sequential`` strategy);
 - :class:`ParallelPlanner`: one batch of calls per turn (the ``parallel`` strategy);
-- :class:`JSONJoiner`: Finish or Replan after a plan ran.
+- :class:`JSONJoiner`: Finish or Replan after a plan ran;
+- :class:`AsyncLMPlanner`: CML calls and interrupts (the ``async`` strategy).
 """
 
 from __future__ import annotations
 
+from orchestra.planners.asynclm import AsyncLMPlanner
 from orchestra.planners.base import (
     args_schema,
     call_schema,
@@ -20,6 +22,7 @@ from orchestra.planners.base import (
     plan_prompt,
     tool_lines,
 )
+from orchestra.planners.cml_grammar import cml_grammar
 from orchestra.planners.joiner import JSONJoiner, joiner_schema, parse_decision
 from orchestra.planners.json_plan import JSONPlanner, JSONPlanParser, plan_schema
 from orchestra.planners.llmcompiler import END_OF_PLAN, LLMCompilerParser, LLMCompilerPlanner, parse_plan
@@ -28,6 +31,7 @@ from orchestra.planners.react import ReActPlanner
 
 __all__ = [
     "END_OF_PLAN",
+    "AsyncLMPlanner",
     "JSONJoiner",
     "JSONPlanParser",
     "JSONPlanner",
@@ -38,6 +42,7 @@ __all__ = [
     "args_schema",
     "batch_schema",
     "call_schema",
+    "cml_grammar",
     "default_planner",
     "joiner_schema",
     "json_response_format",
@@ -52,14 +57,17 @@ __all__ = [
 
 def default_planner(
     strategy: str, *, structured: bool = True
-) -> ReActPlanner | ParallelPlanner | JSONPlanner | LLMCompilerPlanner:
+) -> ReActPlanner | ParallelPlanner | JSONPlanner | LLMCompilerPlanner | AsyncLMPlanner:
     """The planner a strategy uses unless told otherwise.
 
     Args:
-        strategy: ``sequential``, ``parallel`` or ``compiler``.
+        strategy: ``sequential``, ``parallel``, ``compiler`` or ``async``.
         structured: for ``compiler``, the JSON planner (True: weak models, the embedded one) or the
-            LLMCompiler text planner (False).
+            LLMCompiler text planner (False). For ``async``, whether CML is constrained by a GBNF
+            grammar (llama.cpp's ``grammar`` field; other servers reject it).
     """
+    if strategy == "async":
+        return AsyncLMPlanner(grammar=structured)
     if strategy == "sequential":
         return ReActPlanner()
     if strategy == "parallel":

@@ -11,7 +11,7 @@ from orchestra._tool import tool
 from orchestra.agent import Agent
 from orchestra.chat import ChatRequest
 from orchestra.errors import EndpointError, PlanError, UsageError
-from orchestra.planners import JSONPlanner, LLMCompilerPlanner, ParallelPlanner, ReActPlanner
+from orchestra.planners import AsyncLMPlanner, JSONPlanner, LLMCompilerPlanner, ParallelPlanner, ReActPlanner
 from orchestra.testing import FunctionModel, ScriptedModel
 
 LATENCY = 0.06
@@ -187,6 +187,9 @@ async def test_planner_failure_mid_stream_ends_the_run():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
+        ({"strategy": "async", "planner": JSONPlanner()}, "needs a InterruptPlanner"),
+        ({"strategy": "async", "planner": AsyncLMPlanner(), "async_mode": "warp"}, "unknown async mode"),
+        ({"strategy": "async", "planner": AsyncLMPlanner(), "deadline": 0}, "deadline must be > 0"),
         ({"strategy": "warp", "planner": JSONPlanner()}, "unknown strategy"),
         ({"strategy": "sequential", "planner": JSONPlanner()}, "needs a StepPlanner"),
         ({"strategy": "compiler", "planner": ReActPlanner()}, "needs a Planner"),

@@ -19,6 +19,8 @@ def orchestra(*args: str, timeout: float = 100) -> subprocess.CompletedProcess:
     ("args", "message"),
     [
         (["--strategy", "warp"], "unknown strategy"),
+        (["--strategy", "async", "--async-mode", "warp"], "--async-mode must be turn, resume or native"),
+        (["--strategy", "compiler", "--async-mode", "turn"], "--async-mode applies to --strategy async only"),
         (["--tools", "calculator,teleport"], "unknown tool(s): teleport"),
     ],
 )

@@ -48,7 +48,8 @@ def make_planner(strategy: str, planner: str | None, *, local: bool) -> Any:
     if strategy != "compiler":
         if planner not in (None, "auto"):
             raise UsageError("--planner applies to --strategy compiler only")
-        return planners.default_planner(strategy)
+        # async: CML frames constrained by a GBNF grammar on the embedded model (llama.cpp only).
+        return planners.default_planner(strategy, structured=local)
     choice = planner or "auto"
     if choice == "auto":
         choice = "json" if local else "text"
@@ -61,6 +62,15 @@ def print_result(console: Console, result: AgentResult, *, timeline: bool = True
     """Print the plan, the answer, usage, and the per-task timeline."""
     console.print("[bold]Plan[/bold]")
     console.print(result.plan_text() or "(no tool calls)", markup=False)
+    deliveries = result.trace.of_kind("interrupt")
+    if deliveries:
+        t0 = min(s.start for s in result.trace.spans)
+        console.print("[bold]Interrupts[/bold]")
+        for span in deliveries:
+            ids = ", ".join(str(i) for i in span.attrs.get("task_ids", []))
+            console.print(
+                f"results of call(s) {ids} delivered at {(span.start - t0) * 1000:.0f} ms", markup=False
+            )
     for round_ in result.rounds:
         if round_.error:
             console.print(f"[yellow]repaired: {round_.error}[/yellow]", markup=True)
@@ -89,6 +99,7 @@ def _summary(result: AgentResult) -> dict[str, Any]:
             "completion_tokens": result.usage.completion_tokens,
         },
         "tasks": [s.to_dict() for s in result.trace.of_kind("task")],
+        "interrupts": [s.to_dict() for s in result.trace.of_kind("interrupt")],
     }
 
 
@@ -99,9 +110,19 @@ async def _run(
     planner: Any,
     strategy: str,
     max_replans: int,
+    async_mode: str | None,
+    deadline: float | None,
 ) -> AgentResult:
     async with connect(specs) as conn:
-        agent = Agent(conn.default, tools, planner=planner, strategy=strategy, max_replans=max_replans)
+        agent = Agent(
+            conn.default,
+            tools,
+            planner=planner,
+            strategy=strategy,
+            max_replans=max_replans,
+            async_mode=async_mode,
+            deadline=deadline,
+        )
         return await agent.run(question)
 
 
@@ -109,7 +130,11 @@ def run(
     question: Annotated[str, typer.Argument(help="The question to answer.")],
     strategy: Annotated[
         str,
-        typer.Option("--strategy", "-s", help="sequential (ReAct), parallel or compiler (LLMCompiler)."),
+        typer.Option(
+            "--strategy",
+            "-s",
+            help="sequential (ReAct), parallel, compiler (LLMCompiler), async (AsyncLM interrupts).",
+        ),
     ] = "compiler",
     tools: Annotated[
         str, typer.Option("--tools", "-t", help="Comma-separated tools: calculator, python, search.")
@@ -123,14 +148,34 @@ def run(
     endpoints: EndpointsFileOpt = None,
     max_replans: Annotated[int, typer.Option(min=0, help="Most replanning rounds (compiler).")] = 2,
     search_latency: Annotated[float, typer.Option(min=0.0, help="Simulated seconds per search call.")] = 0.0,
+    async_mode: Annotated[
+        str | None,
+        typer.Option(
+            "--async-mode",
+            help="async: turn (any server), resume (mid-generation; llama.cpp) or native (tool_calls); "
+            "default: resume where the server can, else turn.",
+        ),
+    ] = None,
+    deadline: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="async: seconds the run may take, then calls are cancelled."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
-    """Answer QUESTION with tools by one execution strategy (the embedded model by default)."""
+    """Answer QUESTION with tools by one execution strategy (the embedded model by default).
+
+    Example: orchestra run "How long is the Nile?" --strategy async --tools search
+    """
     get_strategy(strategy)  # an unknown strategy: a one-line error before any model starts
+    if async_mode is not None:
+        if strategy != "async":
+            raise UsageError("--async-mode applies to --strategy async only")
+        if async_mode not in ("turn", "resume", "native"):
+            raise UsageError(f"--async-mode must be turn, resume or native, got {async_mode!r}")
     specs = resolve_specs(endpoint, model, endpoints)
     chosen = make_planner(strategy, planner, local=all(s.is_local for s in specs))
     built = build_tools(tools, search_latency=search_latency)
-    result = anyio.run(_run, question, specs, built, chosen, strategy, max_replans)
+    result = anyio.run(_run, question, specs, built, chosen, strategy, max_replans, async_mode, deadline)
     if as_json:
         sys.stdout.write(json.dumps(_summary(result), default=str) + "\n")
         return

@@ -78,6 +78,8 @@ class OpenAIEndpoint:
         transport: an ``httpx2`` transport, e.g. ``httpx2.ASGITransport(app)`` for in-process tests;
             by default aiohttp's on asyncio and httpx2's on other backends.
         on_headers: called with every response's headers (lower-cased), e.g. to learn rate limits.
+        chat_template: a Jinja chat template (a model's ``tokenizer_config.json`` ``chat_template``)
+            for :meth:`apply_template`; None asks the server (llama.cpp's ``/apply-template``).
     """
 
     def __init__(
@@ -91,6 +93,7 @@ class OpenAIEndpoint:
         max_connections: int = 1000,
         transport: httpx2.AsyncBaseTransport | None = None,
         on_headers: Any = None,
+        chat_template: str | None = None,
     ) -> None:
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
         if not base_url:
@@ -99,6 +102,7 @@ class OpenAIEndpoint:
         self.model = model
         self.name = name or self.base_url
         self.on_headers = on_headers
+        self.chat_template = chat_template
         self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or _NO_KEY
         self._timeout = timeout
         self._max_connections = max_connections
@@ -198,6 +202,74 @@ class OpenAIEndpoint:
         except (httpx2.HTTPError, ValueError) as exc:
             raise EndpointConnectionError(f"{self.name}: stream broke: {exc}", endpoint=self.name) from exc
 
+    # -- raw text: /completions and the chat template (the ``async`` strategy's resume mode) ---
+
+    async def apply_template(self, messages: list[Message]) -> str:
+        """The prompt text of ``messages`` with the model's chat template and the assistant's
+        generation prompt, so that ``/completions`` continues as the chat endpoint would.
+
+        Raises:
+            EndpointError: the server has no ``/apply-template`` (only llama.cpp's has) and no
+                ``chat_template`` was given.
+        """
+        wire = [m.to_wire() for m in messages]
+        if self.chat_template is not None:
+            import jinja2.sandbox  # only this path needs it
+
+            env = jinja2.sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)
+            template = env.from_string(self.chat_template)
+            return str(template.render(messages=wire, add_generation_prompt=True, bos_token="", eos_token=""))
+        root = self.base_url.removesuffix("/v1")
+        try:
+            raw = await self._client.post(
+                f"{root}/apply-template", body={"messages": wire}, cast_to=httpx2.Response
+            )
+            data = raw.json()
+        except openai.OpenAIError as exc:
+            raise self._convert(exc) from exc
+        except (httpx2.HTTPError, ValueError) as exc:
+            raise EndpointConnectionError(f"{self.name}: apply-template: {exc}", endpoint=self.name) from exc
+        if not isinstance(data, dict) or not isinstance(data.get("prompt"), str):
+            raise EndpointError(f"{self.name}: /apply-template answered without a prompt", endpoint=self.name)
+        return str(data["prompt"])
+
+    async def stream_text(self, request: ChatRequest, prompt: str) -> AsyncIterator[ChatChunk]:
+        """Continue raw ``prompt`` through ``/completions``, streamed; ``request`` gives the sampling
+        parameters (its messages are ignored). The last chunk carries ``usage``, and ``timings``
+        when the server reports them (llama.cpp: ``prompt_n`` tokens evaluated, ``cache_n`` reused).
+        """
+        params = self._params(request)
+        del params["messages"]
+        for key in ("tools", "tool_choice", "response_format"):
+            params.pop(key, None)
+        extra = params.pop("extra_body", {})
+        try:
+            stream = await self._client.completions.create(
+                **params, prompt=prompt, stream=True, extra_body=extra
+            )
+            async with stream:
+                async for event in stream:
+                    yield self._text_chunk(event)
+        except openai.OpenAIError as exc:
+            raise self._convert(exc) from exc
+        except (httpx2.HTTPError, ValueError) as exc:
+            raise EndpointConnectionError(f"{self.name}: stream broke: {exc}", endpoint=self.name) from exc
+
+    def _text_chunk(self, event: Any) -> ChatChunk:
+        choice = event.choices[0] if event.choices else None
+        usage = None
+        if event.usage is not None:
+            usage = Usage(
+                prompt_tokens=event.usage.prompt_tokens, completion_tokens=event.usage.completion_tokens
+            )
+        timings = (event.model_extra or {}).get("timings")
+        return ChatChunk(
+            delta=(choice.text or "") if choice is not None else "",
+            finish_reason=choice.finish_reason if choice is not None else None,
+            usage=usage,
+            timings=timings if isinstance(timings, dict) else None,
+        )
+
     async def aclose(self) -> None:
         client, http = self._client_, self._http
         self._client_ = self._http = None
@@ -261,6 +333,7 @@ class OpenAIEndpoint:
             if delta is not None and delta.tool_calls:
                 calls = [
                     ToolCall(
+                        index=t.index,
                         id=t.id or str(t.index),
                         name=(t.function.name or "") if t.function else "",
                         arguments=(t.function.arguments or "") if t.function else "",
