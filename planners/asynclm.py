@@ -56,6 +56,7 @@ _EXAMPLE_INTR = (
     "[INTR] 1 [HEAD] The Eiffel Tower is 330 m tall. [END]\n[INTR] 2 [HEAD] Big Ben is 96 m tall. [END]"
 )
 _EXAMPLE_ANSWER = "The Eiffel Tower (330 m) is taller than Big Ben (96 m)."
+_NAME = re.compile(r"\s*([A-Za-z_][\w.\-]*)\s*\(")
 _ANSWER_PREFIX = re.compile(r"^\s*(?:final\s+)?answer\s*:\s*", re.I)
 
 
@@ -114,6 +115,9 @@ class AsyncLMPlanner:
                 tools=None if context.final else [t.spec() for t in context.tools],
             )
         extra: dict[str, object] = {"stop": list(STOP)}
+        if mode == "resume":
+            # llama.cpp re-uses the cached prefix only when asked; vLLM and SGLang ignore the field.
+            extra["cache_prompt"] = True
         if self.grammar:
             # A weak model under a grammar must look something up before it may answer.
             first = not context.results and not any(r.tasks for r in context.rounds)
@@ -134,6 +138,12 @@ class AsyncLMPlanner:
             PlanError: not exactly one ``tool(arguments)`` with literal arguments.
         """
         hint = f"write [CALL] tool_name(arguments) [END], e.g. [CALL] {_example(context)} [END]"
+        # Tool names may be dashed (``get-weather``), which Python's call syntax
+        # is not: read the call under a stand-in name and put the real one back.
+        named = _NAME.match(body)
+        name = named.group(1) if named else None
+        if named and name and not name.isidentifier():
+            body = "_tool(" + body[named.end() :]
         try:
             tasks = parse_plan(f"{call_id}. {body}", first_id=call_id)
         except PlanError as exc:
@@ -141,7 +151,10 @@ class AsyncLMPlanner:
             raise PlanError(f"call {call_id}: {message}", task_id=call_id) from None
         if len(tasks) != 1 or tasks[0].is_join or tasks[0].id != call_id:
             raise PlanError(f"call {call_id}: cannot read {body[:80]!r}; {hint}", task_id=call_id)
-        return tasks[0]
+        task = tasks[0]
+        if name and task.tool == "_tool":
+            task = Task(call_id, name, list(task.args), dict(task.kwargs), thought=task.thought)
+        return task
 
     def answer(self, text: str) -> str:
         """The answer text, without a leading ``Answer:``."""

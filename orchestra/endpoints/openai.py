@@ -244,9 +244,16 @@ class OpenAIEndpoint:
             params.pop(key, None)
         extra = params.pop("extra_body", {})
         try:
-            stream = await self._client.completions.create(
-                **params, prompt=prompt, stream=True, extra_body=extra
-            )
+            try:
+                stream = await self._client.completions.create(
+                    **params, prompt=prompt, stream=True, extra_body=extra
+                )
+            except openai.APIConnectionError:
+                # A pooled connection the server closed after the last (possibly cancelled) stream
+                # fails before any byte is sent; resuming right after a cancel meets it. Once more.
+                stream = await self._client.completions.create(
+                    **params, prompt=prompt, stream=True, extra_body=extra
+                )
             async with stream:
                 async for event in stream:
                     yield self._text_chunk(event)
