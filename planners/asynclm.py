@@ -22,13 +22,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from orchestra.planners.cml_grammar import cml_grammar
-from orchestra.planners.llmcompiler import parse_plan
-
 from orchestra.chat import ChatRequest, Message
 from orchestra.cml import STOP
 from orchestra.errors import PlanError
 from orchestra.plan import Task
+from orchestra.planners.cml_grammar import cml_grammar
+from orchestra.planners.llmcompiler import parse_plan
 from orchestra.planning import PlanContext
 
 __all__ = ["AsyncLMPlanner"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from orchestra.planners import AsyncLMPlanner
 
 from orchestra._tool import tool
 from orchestra.agent import Agent
+from orchestra.planners import AsyncLMPlanner
 
 pytestmark = pytest.mark.local_model
 

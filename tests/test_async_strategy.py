@@ -7,11 +7,11 @@ from collections.abc import AsyncIterator, Callable
 
 import anyio
 import pytest
-from orchestra.planners import AsyncLMPlanner
 
 from orchestra._tool import tool
 from orchestra.agent import Agent
 from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Message, ToolCall
+from orchestra.planners import AsyncLMPlanner
 from orchestra.testing import ScriptedModel
 
 CANCELLED: list[str] = []

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from orchestra.planners import AsyncLMPlanner, cml_grammar
 
 from orchestra._tool import Tool, tool
 from orchestra.errors import PlanError
 from orchestra.plan import Ref
+from orchestra.planners import AsyncLMPlanner, cml_grammar
 from orchestra.planning import PlanContext
 
 
