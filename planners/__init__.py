@@ -22,7 +22,7 @@ from orchestra.planners.base import (
     plan_prompt,
     tool_lines,
 )
-from orchestra.planners.cml_grammar import cml_grammar
+from orchestra.planners.gbnf import cml_grammar
 from orchestra.planners.joiner import JSONJoiner, joiner_schema, parse_decision
 from orchestra.planners.json_plan import JSONPlanner, JSONPlanParser, plan_schema
 from orchestra.planners.llmcompiler import END_OF_PLAN, LLMCompilerParser, LLMCompilerPlanner, parse_plan

@@ -26,7 +26,7 @@ from orchestra.chat import ChatRequest, Message
 from orchestra.cml import STOP
 from orchestra.errors import PlanError
 from orchestra.plan import Task
-from orchestra.planners.cml_grammar import cml_grammar
+from orchestra.planners.gbnf import cml_grammar
 from orchestra.planners.llmcompiler import parse_plan
 from orchestra.planning import PlanContext
 
