@@ -84,3 +84,12 @@ def compiler(
     print_report(result, console)
     if out is not None:
         console.print(f"results written to {write_json(result, out)}")
+
+
+def _register_bfcl() -> None:
+    from orchestra.cli.bench_bfcl import app as bfcl_app
+
+    app.add_typer(bfcl_app, name="bfcl", help="BFCL v4: score results files, replay the benchmark.")
+
+
+_register_bfcl()
