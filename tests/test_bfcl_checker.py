@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from orchestra.benchmarks.bfcl import (
     CATEGORIES,
     Category,

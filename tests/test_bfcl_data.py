@@ -8,9 +8,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from orchestra.benchmarks.bfcl import CATEGORIES, load_category, open_source, parse_categories
 from orchestra.benchmarks.bfcl.data import BFCL_VERSION, pip_fetch
-
 from orchestra.errors import UsageError
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bfcl"

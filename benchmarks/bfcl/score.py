@@ -17,7 +17,6 @@ from typing import Any
 
 from orchestra.benchmarks.bfcl.checker import Verdict, check_item
 from orchestra.benchmarks.bfcl.data import Item
-
 from orchestra.errors import UsageError
 
 __all__ = ["CategoryScore", "decode_result", "read_results", "score_items", "write_verdicts"]

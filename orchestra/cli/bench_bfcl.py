@@ -7,13 +7,16 @@ progress and prints the tables.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["app", "score"]
+if TYPE_CHECKING:
+    from orchestra.benchmarks.bfcl.replay import ReplayResult
+
+__all__ = ["app", "run", "score"]
 
 app = typer.Typer(
     help="BFCL v4: score results files, replay the benchmark against endpoints.", no_args_is_help=True
@@ -78,3 +81,126 @@ def score(
         console.print(f"{stray} result(s) are not in the chosen categories and were ignored", style="yellow")
     if out is not None:
         console.print(f"verdicts written to {write_verdicts(scores, out)}")
+
+
+def _default_strategies() -> str:
+    from orchestra.benchmarks.bfcl.oracle import ORACLES
+    from orchestra.errors import UsageError
+    from orchestra.strategies import get_strategy
+
+    usable = []
+    for name in ORACLES:
+        try:
+            get_strategy(name)
+        except UsageError:  # registered as a stub only (the async strategy before its issue lands)
+            continue
+        usable.append(name)
+    return ",".join(usable)
+
+
+def _latency_tables(result: ReplayResult) -> list[Table]:
+    """One table per category (fits 80 columns)."""
+    config = result.config
+    timing = (
+        f"ttft {config['ttft']} s, {config['tokens_per_second']:g} tok/s, "
+        f"functions {config['latency_low'] * 1000:.0f}-{config['latency_high'] * 1000:.0f} ms"
+    )
+    tables: dict[str, Table] = {}
+    for s in result.summary:
+        table = tables.get(s.category)
+        if table is None:
+            table = Table(title=f"BFCL {s.category}: {s.items} items, latency replay ({timing})")
+            table.add_column("strategy")
+            for column in ("median s", "speedup", "bound s", "÷ bound", "calls ok"):
+                table.add_column(column, justify="right")
+            tables[s.category] = table
+        speedup = "-" if s.speedup is None else f"{s.speedup:.2f}x"
+        errors = f" ({s.errors} errors)" if s.errors else ""
+        table.add_row(
+            s.strategy + errors,
+            f"{s.latency_median:.3f}",
+            speedup,
+            f"{s.bound_median:.3f}",
+            f"{s.bound_ratio:.2f}",
+            f"{s.valid}/{s.items}",
+        )
+    return list(tables.values())
+
+
+def _write_rows(rows: list[Any], path: Path) -> None:
+    import json
+    from dataclasses import asdict
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+
+
+@app.command("run")
+def run(
+    category: Annotated[
+        str, typer.Option("--category", "-c", help="Comma-separated categories with possible answers.")
+    ] = "parallel,parallel_multiple",
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            "--strategy", "-s", help="Comma-separated strategies (default: every one with an oracle)."
+        ),
+    ] = None,
+    mode: Annotated[str, typer.Option("--mode", "-m", help="latency: replay the ground truth.")] = "latency",
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", help="The first N items of each category.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write rows.jsonl and summary.json into this folder.")
+    ] = None,
+    data: Annotated[str | None, typer.Option("--data", help=_DATA_HELP)] = None,
+    ttft: Annotated[float, typer.Option("--ttft", min=0.0, help="Simulated time to first token, s.")] = 0.2,
+    tps: Annotated[
+        float, typer.Option("--tps", min=0.0, help="Simulated tokens per second (0 = instant).")
+    ] = 50.0,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the per-function latencies (30-500 ms).")] = 0,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Items in flight at once.")] = 4,
+) -> None:
+    """Replay BFCL with each strategy against the simulator; print latency per category.
+
+    Example: orchestra bench bfcl run --mode latency --category parallel --limit 20
+    """
+    import json
+
+    import anyio
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from orchestra.benchmarks.bfcl.data import load_category, open_source, parse_categories
+    from orchestra.benchmarks.bfcl.replay import ReplayConfig, ReplayRow, run_replay
+    from orchestra.errors import UsageError
+
+    if mode != "latency":
+        raise UsageError(f"unknown --mode {mode!r}; choose latency")
+    names = tuple(n.strip() for n in (strategy or _default_strategies()).split(",") if n.strip())
+    config = ReplayConfig(
+        strategies=names, ttft=ttft, tokens_per_second=tps, seed=seed, concurrency=concurrency
+    )
+    source = open_source(data)
+    items = [item for c in parse_categories(category) for item in load_category(c, source, limit=limit)]
+    console = Console()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("replaying", total=len(items) * len(names))
+
+        def advance(row: ReplayRow) -> None:
+            progress.update(task, advance=1, description=f"{row.strategy} {row.category}")
+
+        result = anyio.run(lambda: run_replay(items, config, on_row=advance))
+    for table in _latency_tables(result):
+        console.print(table)
+    console.print(
+        "speedup: median of sequential / median. bound: first call written + slowest call + one "
+        "answer call. calls ok: the calls the tools received pass BFCL's checker.",
+        style="dim",
+    )
+    if out is not None:
+        _write_rows(result.rows, out / "rows.jsonl")
+        (out / "summary.json").write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+        console.print(f"results written to {out}")

@@ -11,6 +11,11 @@ Script files are JSONL. Each line is one of::
     {"match": "weather", "tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]}
     {"match": "substring", "once": true, "content": "text"}   served at most once
 
+In ``generate`` mode a request that offers ``tools`` (and does not say ``tool_choice: "none"``)
+is answered with one native call of a seeded choice among them, its arguments generated from the
+function's JSON schema (required properties; strings are words of :data:`VOCABULARY`), so
+function-calling clients run against the simulator without a script.
+
 Matching lines are tried first, in file order (first match wins); requests that match none get
 the next unconditional line. A ``once`` line is used up by the first request it answers, so
 several ``once`` lines with the same ``match`` script a multi-turn conversation in order (a ReAct
@@ -167,6 +172,7 @@ class ContentSource:
         self._cycle = [s for s in script if s.match is None]
         self._turn = 0
         self._used: set[int] = set()  # line numbers of `once` lines already served
+        self._generated = 0  # generated tool calls so far (their ids)
 
     def replies(self, request: SimRequest) -> list[Reply]:
         """One reply per choice (``n``).
@@ -182,10 +188,48 @@ class ContentSource:
             return Reply(pieces, finish)
         if self._mode == "script":
             return self._scripted(request)
+        if request.tools:
+            return self._generated_call(request)
         length = self._length if request.max_tokens is None else min(self._length, request.max_tokens)
         words = self._rng.choices(VOCABULARY, k=length)
         pieces = tuple(w if i == 0 else " " + w for i, w in enumerate(words))
         return Reply(pieces, "length" if length < self._length else "stop")
+
+    def _generated_call(self, request: SimRequest) -> Reply:
+        function = self._rng.choice(request.tools)
+        arguments = json.dumps(self._value(function.get("parameters") or {"type": "object"}, depth=0))
+        self._generated += 1
+        call = {
+            "id": f"call_sim_gen_{self._generated}",
+            "type": "function",
+            "function": {"name": function["name"], "arguments": arguments},
+        }
+        return Reply((), "tool_calls", (call,), count_tokens(arguments) + 1)
+
+    def _value(self, schema: Any, depth: int) -> Any:
+        """A seeded value of a JSON schema: objects get their required properties, arrays one item."""
+        if not isinstance(schema, dict):
+            return self._rng.choice(VOCABULARY)
+        if "enum" in schema and isinstance(schema["enum"], list) and schema["enum"]:
+            return self._rng.choice(schema["enum"])
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = kind[0] if kind else None
+        if kind == "object" or (kind is None and "properties" in schema):
+            properties = schema.get("properties") or {}
+            required = [r for r in schema.get("required") or [] if r in properties]
+            return {} if depth > 3 else {r: self._value(properties[r], depth + 1) for r in required}
+        if kind == "array":
+            return [] if depth > 3 else [self._value(schema.get("items"), depth + 1)]
+        if kind == "integer":
+            return self._rng.randint(0, 100)
+        if kind == "number":
+            return round(self._rng.uniform(0, 100), 2)
+        if kind == "boolean":
+            return self._rng.random() < 0.5
+        if kind == "null":
+            return None
+        return self._rng.choice(VOCABULARY)
 
     def _scripted(self, request: SimRequest) -> Reply:
         line = next(

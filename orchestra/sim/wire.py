@@ -55,6 +55,8 @@ class SimRequest:
     include_usage: bool
     prompt_tokens: int
     last_user: str
+    tools: tuple[dict[str, Any], ...] = ()
+    """The functions the model may call (``{"name", "parameters"}``), after ``tool_choice``."""
 
 
 def _text_of(content: Any) -> str:
@@ -83,11 +85,39 @@ def _int_param(body: dict[str, Any], name: str, low: int, high: int | None = Non
     return value
 
 
+def _functions(body: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The offered functions that ``tool_choice`` leaves callable (none for ``"none"``)."""
+    tools = body.get("tools")
+    if tools is None:
+        return ()
+    if not isinstance(tools, list) or not all(
+        isinstance(t, dict)
+        and isinstance(t.get("function"), dict)
+        and isinstance(t["function"].get("name"), str)
+        for t in tools
+    ):
+        raise BadRequest(
+            '\'tools\' must be an array of {"type": "function", "function": {"name", ...}}.', "tools"
+        )
+    functions = tuple(t["function"] for t in tools)
+    choice = body.get("tool_choice")
+    if choice == "none":
+        return ()
+    if isinstance(choice, dict):
+        name = (choice.get("function") or {}).get("name")
+        chosen = tuple(f for f in functions if f["name"] == name)
+        if not chosen:
+            raise BadRequest(f"tool_choice names {name!r}, which is not among 'tools'.", "tool_choice")
+        return chosen
+    return functions
+
+
 def parse_chat_request(raw: bytes, default_model: str) -> SimRequest:
     """Parse a ``POST /v1/chat/completions`` body.
 
     Raises:
-        BadRequest: the body is not JSON, or ``messages`` / ``n`` / ``max_tokens`` are invalid.
+        BadRequest: the body is not JSON, or ``messages`` / ``n`` / ``max_tokens`` / ``tools`` /
+            ``tool_choice`` are invalid.
     """
     try:
         body = json.loads(raw)
@@ -116,6 +146,7 @@ def parse_chat_request(raw: bytes, default_model: str) -> SimRequest:
         include_usage=isinstance(options, dict) and bool(options.get("include_usage")),
         prompt_tokens=sum(count_tokens(t) for t in texts),
         last_user=last_user,
+        tools=_functions(body),
     )
 
 
