@@ -6,14 +6,17 @@ bfcl-eval==2026.3.23``), with a stub in place of its model configuration (which 
 every model SDK), and scores the same answers with both checkers: for every item of every AST
 category, the reference answer and each of its perturbations
 (:mod:`~orchestra.benchmarks.bfcl.answers`); for irrelevance and relevance items, no call and one
-call. It prints JSON: per category, how many verdicts agree on ``valid`` and on ``error_type``.
+call; for AST items also five seeded random edits of the reference answer (odd values, case and
+punctuation changes, dropped parameters, swapped calls). It prints JSON: per category, how many verdicts agree on ``valid`` and on ``error_type``.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import json
+import random
 import sys
 import tempfile
 import types
@@ -29,6 +32,7 @@ from orchestra.benchmarks.bfcl.data import CATEGORIES, Item, cache_dir, load_cat
 __all__ = ["agreement", "load_official", "main"]
 
 _STUB_MODEL = "orchestra-agreement"
+_FUZZ = 5  # random edits of the reference answer per item
 
 
 def load_official(wheel: Path, workdir: Path) -> Callable[[Item, Any], dict[str, Any]]:
@@ -65,15 +69,49 @@ def load_official(wheel: Path, workdir: Path) -> Callable[[Item, Any], dict[str,
     return official
 
 
+_ODD_VALUES: list[Any] = ["", "x", "TRUE", 0, 1, -3, 2.5, 0.0, True, False, None, [], [1, "a"], {}, {"k": 1}]
+
+
+def _fuzzed(item: Item, calls: list[dict[str, dict[str, Any]]], rng: random.Random) -> Any:
+    """One random edit: a parameter's value replaced (odd value, case change, other parameter's
+    value), a parameter dropped, or two calls swapped."""
+    out = copy.deepcopy(calls)
+    if not out:
+        return out
+    index = rng.randrange(len(out))
+    args = next(iter(out[index].values()))
+    choice = rng.random()
+    if args and choice < 0.7:
+        param = rng.choice(sorted(args))
+        value = args[param]
+        candidates = [*_ODD_VALUES, *(v for v in args.values())]
+        if isinstance(value, str):
+            candidates += [value.upper(), value.replace(" ", ""), value + ".", f"'{value}'"]
+        if isinstance(value, list):
+            candidates += [list(reversed(value)), value[:-1], [str(v) for v in value]]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            candidates += [str(value), float(value), int(value) + 1]
+        args[param] = rng.choice(candidates)
+    elif args and choice < 0.85:
+        del args[rng.choice(sorted(args))]
+    elif len(out) > 1:
+        out[0], out[-1] = out[-1], out[0]
+    return out
+
+
 def _answers(item: Item) -> Iterator[tuple[str, Any]]:
     if item.category.kind != "ast":
         yield "no_call", []
         call: dict[str, dict[str, Any]] = {item.functions[0]["name"] if item.functions else "f": {}}
         yield "one_call", [call]
         return
-    yield "reference", reference_calls(item)
+    reference = reference_calls(item)
+    yield "reference", reference
     for perturbation in perturbations(item):
         yield perturbation.kind, perturbation.calls
+    rng = random.Random(item.id)
+    for k in range(_FUZZ):
+        yield f"fuzz_{k}", _fuzzed(item, reference, rng)
 
 
 def _relevance_official(item: Item, calls: Any) -> dict[str, Any]:

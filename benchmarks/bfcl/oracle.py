@@ -60,7 +60,7 @@ class Oracle:
         agent_options: other :class:`~orchestra.agent.Agent` fields.
     """
 
-    planner: Callable[[], Planner | StepPlanner]
+    planner: Callable[[], Planner | StepPlanner | None]
     outputs: Callable[[Sequence[Call]], list[Output]]
     max_turns: Callable[[int], int] = lambda n: n + 1
     agent_options: dict[str, Any] = field(default_factory=dict)

@@ -13,6 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
+
 if TYPE_CHECKING:
     from orchestra.benchmarks.bfcl.replay import ReplayResult
 
@@ -148,12 +150,25 @@ def run(
             "--strategy", "-s", help="Comma-separated strategies (default: every one with an oracle)."
         ),
     ] = None,
-    mode: Annotated[str, typer.Option("--mode", "-m", help="latency: replay the ground truth.")] = "latency",
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="latency: every strategy replays the ground truth against the simulator; "
+            "accuracy: an endpoint answers with one strategy and its calls are scored.",
+        ),
+    ] = "latency",
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", help="The first N items of each category.")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write rows.jsonl and summary.json into this folder.")
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write rows.jsonl and summary.json here (accuracy default: bfcl-runs/STRATEGY; "
+            "running again resumes).",
+        ),
     ] = None,
     data: Annotated[str | None, typer.Option("--data", help=_DATA_HELP)] = None,
     ttft: Annotated[float, typer.Option("--ttft", min=0.0, help="Simulated time to first token, s.")] = 0.2,
@@ -162,11 +177,18 @@ def run(
     ] = 50.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the per-function latencies (30-500 ms).")] = 0,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Items in flight at once.")] = 4,
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    endpoints: EndpointsFileOpt = None,
 ) -> None:
-    """Replay BFCL with each strategy against the simulator; print latency per category.
+    """Replay BFCL: latency of each strategy (simulator), or accuracy of an endpoint.
 
-    Example: orchestra bench bfcl run --mode latency --category parallel --limit 20
+    Examples: orchestra bench bfcl run --mode latency --category parallel --limit 20;
+    orchestra bench bfcl run --mode accuracy -c simple_python -s compiler -n 50
     """
+    if mode == "accuracy":
+        _accuracy(category, strategy or "compiler", limit, out, data, concurrency, endpoint, model, endpoints)
+        return
     import json
 
     import anyio
@@ -177,7 +199,7 @@ def run(
     from orchestra.errors import UsageError
 
     if mode != "latency":
-        raise UsageError(f"unknown --mode {mode!r}; choose latency")
+        raise UsageError(f"unknown --mode {mode!r}; choose latency or accuracy")
     names = tuple(n.strip() for n in (strategy or _default_strategies()).split(",") if n.strip())
     config = ReplayConfig(
         strategies=names, ttft=ttft, tokens_per_second=tps, seed=seed, concurrency=concurrency
@@ -204,3 +226,95 @@ def run(
         _write_rows(result.rows, out / "rows.jsonl")
         (out / "summary.json").write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
         console.print(f"results written to {out}")
+
+
+def _accuracy_table(summaries: list[Any], strategy: str, endpoint: str) -> Table:
+    table = Table(title=f"BFCL accuracy: {strategy} on {endpoint}")
+    table.add_column("category")
+    for column in ("items", "correct", "accuracy", "errors"):
+        table.add_column(column, justify="right")
+    table.add_column("top error")
+    for s in summaries:
+        top = max(s.error_types.items(), key=lambda kv: kv[1], default=None)
+        table.add_row(
+            s.category,
+            str(s.items),
+            str(s.correct),
+            f"{s.accuracy:.1%}",
+            str(s.errors),
+            f"{top[0].rsplit(':', 1)[-1]} x{top[1]}" if top else "-",
+        )
+    return table
+
+
+def _accuracy(
+    category: str,
+    strategy: str,
+    limit: int | None,
+    out: Path | None,
+    data: str | None,
+    concurrency: int,
+    endpoint: str | None,
+    model: str | None,
+    endpoints: Path | None,
+) -> None:
+    """``--mode accuracy``: run the items on an endpoint with one strategy, journaled, then score."""
+    import json
+    from dataclasses import asdict
+
+    import anyio
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from orchestra.benchmarks.bfcl.accuracy import (
+        AccuracyConfig,
+        AccuracyProgress,
+        run_accuracy,
+        summarize_rows,
+    )
+    from orchestra.benchmarks.bfcl.data import load_category, open_source, parse_categories
+    from orchestra.cli.run import make_planner
+    from orchestra.endpoints.config import resolve_specs
+    from orchestra.endpoints.stack import connect
+    from orchestra.errors import UsageError
+
+    if "," in strategy:
+        raise UsageError("--mode accuracy runs one strategy at a time; pass one --strategy")
+    specs = resolve_specs(endpoint, model, endpoints)
+    local = all(s.is_local for s in specs)
+    config = AccuracyConfig(
+        strategy=strategy, planner=lambda: make_planner(strategy, None, local=local), concurrency=concurrency
+    )
+    source = open_source(data)
+    items = [item for c in parse_categories(category) for item in load_category(c, source, limit=limit)]
+    folder = out or Path("bfcl-runs") / strategy
+    console = Console()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("acc {task.fields[acc]}  errors {task.fields[errors]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(f"{strategy}: starting", total=len(items), acc="-", errors=0)
+
+        def update(p: AccuracyProgress) -> None:
+            progress.update(
+                task, completed=p.done, acc=f"{p.accuracy:.1%}", errors=p.errors, description=strategy
+            )
+
+        async def main() -> dict[str, dict[str, Any]]:
+            async with connect(specs) as conn:
+                return await run_accuracy(items, conn.default, config, folder, on_progress=update)
+
+        rows = anyio.run(main)
+    summaries = summarize_rows(items, rows)
+    name = ",".join(s.name for s in specs)
+    console.print(_accuracy_table(summaries, strategy, name))
+    summary = {
+        "strategy": strategy,
+        "endpoint": name,
+        "categories": [{**asdict(s), "accuracy": s.accuracy} for s in summaries],
+    }
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    console.print(f"rows in {folder / 'rows.jsonl'} (running the same command again resumes)")

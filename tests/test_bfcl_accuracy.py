@@ -1,0 +1,76 @@
+"""Accuracy mode: an endpoint answers BFCL items with a strategy; calls are scored and journaled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestra.benchmarks.bfcl import load_category
+from orchestra.benchmarks.bfcl.accuracy import AccuracyConfig, run_accuracy, summarize_rows
+from orchestra.endpoints.openai import OpenAIEndpoint
+from orchestra.planners import ParallelPlanner
+from orchestra.sim import SimConfig, serve_sim
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bfcl"
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="the shared BFCL copy is not present")
+
+
+def _script(tmp_path: Path) -> Path:
+    """parallel_0 answered right (dotted name written as the tool name), parallel_1 with one call too few."""
+    lines = [
+        {"match": "Taylor Swift", "once": True, "tool_calls": [
+            {"name": "spotify_play", "arguments": {"artist": "Taylor Swift", "duration": 20}},
+            {"name": "spotify_play", "arguments": {"artist": "Maroon 5", "duration": 15}}]},
+        {"match": "Taylor Swift", "once": True, "content": "Playing."},
+        {"match": "electromagnetic", "once": True, "tool_calls": [
+            {"name": "calculate_em_force", "arguments": {"b_field": 5, "area": 2, "d_time": 4}}]},
+        {"match": "electromagnetic", "once": True, "content": "Done."},
+    ]  # fmt: skip
+    path = tmp_path / "script.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+@needs_shared
+async def test_calls_are_scored_in_bfcls_names_and_a_rerun_resumes(tmp_path: Path) -> None:
+    items = load_category("parallel", SHARED, limit=2)
+    config = AccuracyConfig(strategy="parallel", planner=lambda: ParallelPlanner(native=True))
+    out = tmp_path / "run"
+    async with serve_sim(SimConfig(content="script", script=_script(tmp_path))) as sim:
+        async with OpenAIEndpoint(base_url=sim.url, model="sim-model") as endpoint:
+            first = await run_accuracy(items[:1], endpoint, config, out)
+            seen = []
+            rows = await run_accuracy(items, endpoint, config, out, on_progress=lambda p: seen.append(p.done))
+        requests = sim.stats.requests
+    assert first["parallel_0"]["valid"] is True
+    assert first["parallel_0"]["result"] == [
+        {"spotify.play": {"artist": "Taylor Swift", "duration": 20}},
+        {"spotify.play": {"artist": "Maroon 5", "duration": 15}},
+    ]
+    assert rows["parallel_1"]["valid"] is False
+    assert rows["parallel_1"]["error_type"] == "parallel_function_checker_no_order:wrong_count"
+    assert requests == 4  # two turns per item, and the resumed run did not redo parallel_0
+    assert seen == [1, 2]
+    lines = (out / "rows.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == ["parallel_0", "parallel_1"]
+    (summary,) = summarize_rows(items, rows)
+    assert (summary.items, summary.correct, summary.errors, summary.accuracy) == (2, 1, 0, 0.5)
+
+
+@needs_shared
+async def test_an_endpoint_failure_is_recorded_as_an_error_and_run_again(tmp_path: Path) -> None:
+    items = load_category("simple_python", SHARED, limit=1)
+    config = AccuracyConfig(strategy="parallel", planner=lambda: ParallelPlanner(native=True))
+    async with serve_sim(SimConfig(error_rate=1.0)) as sim:
+        async with OpenAIEndpoint(base_url=sim.url, model="sim-model") as endpoint:
+            rows = await run_accuracy(items, endpoint, config, tmp_path)
+    assert rows["simple_python_0"]["error"]["code"] == "server_error"
+    assert summarize_rows(items, rows)[0].errors == 1
+    async with serve_sim(SimConfig(seed=1)) as sim:  # generated tool calls: a real, wrong answer
+        async with OpenAIEndpoint(base_url=sim.url, model="sim-model") as endpoint:
+            rows = await run_accuracy(items, endpoint, config, tmp_path)
+    assert rows["simple_python_0"]["error"] is None
+    assert rows["simple_python_0"]["result"][0].keys() == {"calculate_triangle_area"}
+    assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 1  # compacted: one line per item
