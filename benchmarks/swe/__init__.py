@@ -1,0 +1,78 @@
+"""SWE-style benchmark replay: tasks, grading by hidden tests without Docker, a coding agent, replay.
+
+- :func:`load_tasks` reads task directories or SWE-bench instances (:class:`SWETask`);
+- :func:`grade_all` checks each out, applies the patch and the hidden tests, runs them with the
+  local pytest under a process-group timeout and grades them by SWE-bench's rules;
+- :func:`make_run_report` gives the swebench harness's report shape.
+
+The command is ``orchestra bench swe grade|solve|replay``.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from orchestra.benchmarks.swe._checkout import CheckoutError, PatchResult, apply_patch, checkout, snapshot
+from orchestra.benchmarks.swe._grading import (
+    RESOLVED_FULL,
+    RESOLVED_NO,
+    RESOLVED_PARTIAL,
+    InstanceReport,
+    make_run_report,
+    resolution_status,
+    tests_status,
+)
+from orchestra.benchmarks.swe._outcomes import TestLog, parse_log
+from orchestra.benchmarks.swe._predictions import (
+    Prediction,
+    load_predictions,
+    predictions_for,
+    write_predictions,
+)
+from orchestra.benchmarks.swe._runner import GradeConfig, grade_all, grade_instance
+from orchestra.benchmarks.swe._task import SWETask, load_instances, load_task_dir, load_tasks, parse_test_list
+from orchestra.benchmarks.swe._testrun import TestRun, run_tests
+
+__all__ = [
+    "RESOLVED_FULL",
+    "RESOLVED_NO",
+    "RESOLVED_PARTIAL",
+    "CheckoutError",
+    "GradeConfig",
+    "InstanceReport",
+    "PatchResult",
+    "Prediction",
+    "SWETask",
+    "TestLog",
+    "TestRun",
+    "apply_patch",
+    "checkout",
+    "example_predictions",
+    "example_tasks",
+    "grade_all",
+    "grade_instance",
+    "load_instances",
+    "load_predictions",
+    "load_task_dir",
+    "load_tasks",
+    "make_run_report",
+    "parse_log",
+    "parse_test_list",
+    "predictions_for",
+    "resolution_status",
+    "run_tests",
+    "snapshot",
+    "tests_status",
+    "write_predictions",
+]
+
+
+def example_tasks() -> Path:
+    """The folder of the example task directories shipped with orchestra."""
+    return Path(str(resources.files(__package__) / "tasks"))
+
+
+def example_predictions() -> Path:
+    """The folder of example predictions files shipped with orchestra (e.g. ``half_fix.jsonl``)."""
+    return Path(str(resources.files(__package__) / "predictions"))

@@ -1,0 +1,3 @@
+from csvline.split import split_line
+
+__all__ = ["split_line"]

@@ -1,0 +1,3 @@
+from envflag.flags import flag
+
+__all__ = ["flag"]

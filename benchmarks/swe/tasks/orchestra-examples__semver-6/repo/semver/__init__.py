@@ -1,0 +1,3 @@
+from semver.version import compare, newest, parse
+
+__all__ = ["compare", "newest", "parse"]

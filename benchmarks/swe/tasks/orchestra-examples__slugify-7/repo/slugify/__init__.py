@@ -1,0 +1,3 @@
+from slugify.slug import slugify
+
+__all__ = ["slugify"]

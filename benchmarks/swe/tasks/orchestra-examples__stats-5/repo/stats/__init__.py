@@ -1,0 +1,3 @@
+from stats.describe import mean, median, mode
+
+__all__ = ["mean", "median", "mode"]
