@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-
 from orchestra.benchmarks.swe._task import SWETask
+
 from orchestra.errors import OrchestraError
 
 __all__ = [
@@ -105,19 +105,20 @@ async def checkout(task: SWETask, dest: Path) -> str:
     Raises:
         CheckoutError: no repository, or git could not produce the base commit.
     """
-    if task.repo_path is None:
+    source = task.repo_path
+    if source is None:
         raise CheckoutError(task.repo_error or f"{task.instance_id}: no repository")
     kind = task.repo_kind
     if kind == "files":
-        await anyio.to_thread.run_sync(lambda: shutil.copytree(task.repo_path, dest, symlinks=True))
+        await anyio.to_thread.run_sync(lambda: shutil.copytree(source, dest, symlinks=True))
         return await snapshot(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # A clone is shared (objects borrowed, nothing copied); a bundle is cloned from the file.
     extra = ["--shared"] if kind == "clone" else []
-    await git(dest.parent, "clone", "-q", "--no-checkout", *extra, str(task.repo_path), str(dest))
+    await git(dest.parent, "clone", "-q", "--no-checkout", *extra, str(source), str(dest))
     result = await git(dest, "checkout", "-q", "--detach", task.base_commit, check=False)
     if result.returncode != 0:
-        raise CheckoutError(f"{task.repo_path}: base_commit {task.base_commit} is not in it")
+        raise CheckoutError(f"{source}: base_commit {task.base_commit} is not in it")
     return task.base_commit
 
 

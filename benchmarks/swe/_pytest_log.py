@@ -23,7 +23,7 @@ def _write(record: dict[str, Any]) -> None:
         path = os.environ.get("ORCHESTRA_SWE_LOG")
         if not path:
             return
-        _out = open(path, "a", encoding="utf-8")  # noqa: SIM115 - held open for the run, flushed per line
+        _out = open(path, "a", encoding="utf-8")  # held open for the run, flushed per line
     _out.write(json.dumps(record) + "\n")
     _out.flush()
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-
 from orchestra.benchmarks.swe._checkout import (
     CheckoutError,
     apply_patch,
@@ -31,6 +30,7 @@ from orchestra.benchmarks.swe._checkout import (
 from orchestra.benchmarks.swe._grading import InstanceReport, resolution_status, tests_status
 from orchestra.benchmarks.swe._task import SWETask
 from orchestra.benchmarks.swe._testrun import run_tests
+
 from orchestra.errors import UsageError
 
 __all__ = ["GradeConfig", "grade_all", "grade_instance", "workspace"]
@@ -65,7 +65,7 @@ class GradeConfig:
         return self.concurrency or os.cpu_count() or 1
 
 
-class workspace:  # noqa: N801 - used like tempfile.TemporaryDirectory
+class workspace:  # lower case: used like tempfile.TemporaryDirectory
     """An async context manager for a temporary folder, removed (in a thread) on exit."""
 
     def __init__(self, prefix: str = "orchestra-swe-") -> None:
@@ -96,7 +96,9 @@ async def grade_instance(task: SWETask, patch: str | None, config: GradeConfig) 
     return report
 
 
-async def _grade_in(task: SWETask, patch: str, config: GradeConfig, work: Path, report: InstanceReport) -> None:
+async def _grade_in(
+    task: SWETask, patch: str, config: GradeConfig, work: Path, report: InstanceReport
+) -> None:
     commit = await checkout(task, work)
     model = await apply_patch(work, patch, name="model")
     tests = list(dict.fromkeys([*task.FAIL_TO_PASS, *task.PASS_TO_PASS]))
@@ -123,7 +125,7 @@ async def _run_named(work: Path, tests: list[str], config: GradeConfig, report: 
     """
     remaining, logs = tests, []
     for _ in range(config.max_runs):
-        run = await run_tests(work, remaining, timeout=config.timeout, python=config.python)
+        run = await run_tests(work, remaining, kill_after=config.timeout, python=config.python)
         report.statuses.update(run.statuses)
         logs.append(run.output)
         if not run.timed_out:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
-
 from orchestra.benchmarks.swe._outcomes import parse_log
 
 __all__ = ["TestRun", "kill_group", "run_tests", "test_env"]
@@ -72,11 +71,11 @@ async def run_tests(
     workdir: Path,
     test_ids: Sequence[str],
     *,
-    timeout: float,
+    kill_after: float,
     python: str = sys.executable,
     output_limit: int = 20_000,
 ) -> TestRun:
-    """Run ``test_ids`` (pytest node ids) in ``workdir``; kill the process group after ``timeout`` s.
+    """Run ``test_ids`` (pytest node ids) in ``workdir``; kill the process group after ``kill_after`` s.
 
     Returns:
         The per-test statuses; tests that never reported are absent (graders count them failed).
@@ -100,7 +99,7 @@ async def run_tests(
             start_new_session=True,
         )
         try:
-            with anyio.move_on_after(timeout) as scope:
+            with anyio.move_on_after(kill_after) as scope:
                 run.returncode = await process.wait()
             if scope.cancelled_caught:
                 run.timed_out = True

@@ -17,9 +17,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from orchestra.cli import swe as swe_cmd
+
 __all__ = ["app", "compiler"]
 
 app = typer.Typer(help="Performance benchmarks of the runtime (against the simulator).", no_args_is_help=True)
+app.add_typer(swe_cmd.app, name="swe")
 
 
 @app.callback()

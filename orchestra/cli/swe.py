@@ -1,0 +1,117 @@
+"""``orchestra bench swe``: grade patches on SWE-style tasks, solve them with an agent, replay latency.
+
+Thin: the work is in :mod:`orchestra.benchmarks.swe` (imported inside each command, since the
+CLI is the composition root); this module turns flags into calls, shows a progress bar, prints
+the table and writes the files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+__all__ = ["app", "grade"]
+
+app = typer.Typer(
+    help="SWE-style tasks: grade patches by hidden tests (no Docker), solve with an agent, replay latency.",
+    no_args_is_help=True,
+)
+
+TasksOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tasks",
+        "-t",
+        help="A folder of task directories, one task directory, or SWE-bench JSON/JSONL "
+        "(default: the 12 example tasks shipped with orchestra).",
+    ),
+]
+ReposOpt = Annotated[
+    Path | None,
+    typer.Option("--repos", help="Folder of local clones named owner__name (or owner__name.bundle)."),
+]
+TimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--timeout", min=0.1, help="Seconds one test run may take (then its process group is killed)."
+    ),
+]
+ConcurrencyOpt = Annotated[
+    int | None,
+    typer.Option("--concurrency", "-j", min=1, help="Tasks at once (default: the number of cores)."),
+]
+
+
+@app.callback()
+def _group() -> None:
+    """SWE-style tasks: grade patches by hidden tests (no Docker), solve with an agent, replay latency.
+
+    Example: orchestra bench swe grade --predictions gold --out report.json
+    """
+
+
+def _progress(console: Console) -> Progress:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    return Progress(*columns, console=console, transient=True)
+
+
+def load_tasks_option(tasks: str | None, repos: Path | None) -> list[Any]:
+    """The tasks ``--tasks``/``--repos`` name (the shipped examples when ``--tasks`` is not given)."""
+    from orchestra.benchmarks.swe import example_tasks, load_tasks
+
+    return load_tasks(tasks if tasks is not None else example_tasks(), repos)
+
+
+@app.command("grade")
+def grade(
+    predictions: Annotated[
+        str,
+        typer.Option(
+            "--predictions",
+            "-p",
+            help="SWE-bench predictions (JSONL/JSON: instance_id, model_name_or_path, model_patch), "
+            "'gold' (each task's own patch) or 'empty' (no change).",
+        ),
+    ] = "gold",
+    tasks: TasksOpt = None,
+    repos: ReposOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report JSON here.")] = None,
+    timeout: TimeoutOpt = 60.0,
+    concurrency: ConcurrencyOpt = None,
+    run_id: Annotated[str, typer.Option("--run-id", help="A name for this run, kept in the report.")] = "",
+) -> None:
+    """Grade a predictions file: apply each patch and the hidden tests, run them, report by SWE-bench's rules.
+
+    Example: orchestra bench swe grade --predictions preds.jsonl --tasks tasks/ --out report.json
+    """
+    from orchestra.benchmarks.swe import GradeConfig, grade_all, make_run_report, predictions_for
+    from orchestra.benchmarks.swe._table import report_table
+
+    loaded = load_tasks_option(tasks, repos)
+    chosen = predictions_for(predictions, loaded)
+    config = GradeConfig(timeout=timeout, concurrency=concurrency)
+    patches = {iid: p.model_patch for iid, p in chosen.items()}
+    wanted = sum(1 for t in loaded if t.instance_id in patches)
+    console = Console()
+    with _progress(console) as progress:
+        bar = progress.add_task("grading", total=wanted)
+
+        def done(report: Any) -> None:
+            progress.update(bar, advance=1, description=f"graded {report.instance_id}")
+
+        reports = anyio.run(lambda: grade_all(loaded, patches, config, on_done=done))
+    models = sorted({p.model_name_or_path for p in chosen.values()})
+    result = make_run_report(reports, [t.instance_id for t in loaded], run_id=run_id, model=", ".join(models))
+    console.print(report_table(result))
+    unknown = sorted(set(patches) - {t.instance_id for t in loaded})
+    if unknown:
+        console.print(f"[yellow]{len(unknown)} prediction(s) for unknown instances ignored[/yellow]")
+    if out is not None:
+        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        console.print(f"report written to {out}")
