@@ -3,7 +3,9 @@
 - :func:`load_tasks` reads task directories or SWE-bench instances (:class:`SWETask`);
 - :func:`grade_all` checks each out, applies the patch and the hidden tests, runs them with the
   local pytest under a process-group timeout and grades them by SWE-bench's rules;
-- :func:`make_run_report` gives the swebench harness's report shape.
+- :func:`make_run_report` gives the swebench harness's report shape;
+- :func:`solve_all` runs a coding agent (file tools and a shell, any strategy) and, with several
+  samples, picks a patch by CodeMonkeys-style test votes.
 
 The command is ``orchestra bench swe grade|solve|replay``.
 """
@@ -14,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from orchestra.benchmarks.swe._checkout import CheckoutError, PatchResult, apply_patch, checkout, snapshot
+from orchestra.benchmarks.swe._edits import Edit, edits_of_patch
 from orchestra.benchmarks.swe._grading import (
     RESOLVED_FULL,
     RESOLVED_NO,
@@ -30,7 +33,18 @@ from orchestra.benchmarks.swe._predictions import (
     predictions_for,
     write_predictions,
 )
+from orchestra.benchmarks.swe._repo_tools import TEST_SCRIPT, make_repo_tools
 from orchestra.benchmarks.swe._runner import GradeConfig, grade_all, grade_instance
+from orchestra.benchmarks.swe._selection import Ranking, rank_candidates
+from orchestra.benchmarks.swe._solve import (
+    Candidate,
+    SolveConfig,
+    SolveResult,
+    solve_all,
+    solve_task,
+    task_prompt,
+    write_traces,
+)
 from orchestra.benchmarks.swe._task import SWETask, load_instances, load_task_dir, load_tasks, parse_test_list
 from orchestra.benchmarks.swe._testrun import TestRun, run_tests
 
@@ -38,16 +52,23 @@ __all__ = [
     "RESOLVED_FULL",
     "RESOLVED_NO",
     "RESOLVED_PARTIAL",
+    "TEST_SCRIPT",
+    "Candidate",
     "CheckoutError",
+    "Edit",
     "GradeConfig",
     "InstanceReport",
     "PatchResult",
     "Prediction",
+    "Ranking",
     "SWETask",
+    "SolveConfig",
+    "SolveResult",
     "TestLog",
     "TestRun",
     "apply_patch",
     "checkout",
+    "edits_of_patch",
     "example_predictions",
     "example_tasks",
     "grade_all",
@@ -56,15 +77,21 @@ __all__ = [
     "load_predictions",
     "load_task_dir",
     "load_tasks",
+    "make_repo_tools",
     "make_run_report",
     "parse_log",
     "parse_test_list",
     "predictions_for",
+    "rank_candidates",
     "resolution_status",
     "run_tests",
     "snapshot",
+    "solve_all",
+    "solve_task",
+    "task_prompt",
     "tests_status",
     "write_predictions",
+    "write_traces",
 ]
 
 

@@ -16,7 +16,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["app", "grade"]
+from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
+
+__all__ = ["app", "grade", "solve"]
 
 app = typer.Typer(
     help="SWE-style tasks: grade patches by hidden tests (no Docker), solve with an agent, replay latency.",
@@ -115,3 +117,69 @@ def grade(
     if out is not None:
         out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
         console.print(f"report written to {out}")
+
+
+@app.command("solve")
+def solve(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Write the predictions JSONL here.")],
+    tasks: TasksOpt = None,
+    repos: ReposOpt = None,
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    endpoints: EndpointsFileOpt = None,
+    strategy: Annotated[
+        str, typer.Option("--strategy", "-s", help="sequential (ReAct), parallel or compiler.")
+    ] = "sequential",
+    samples: Annotated[
+        int,
+        typer.Option("--samples", "-k", min=1, help="Candidates per task, chosen by votes of their tests."),
+    ] = 1,
+    max_steps: Annotated[
+        int, typer.Option("--max-steps", min=1, help="Most tool-calling turns per sample.")
+    ] = 10,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-j", min=1, help="Tasks at once.")] = 2,
+    trace_dir: Annotated[
+        Path | None, typer.Option("--trace-dir", help="Write each sample's trace (JSONL spans) here.")
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="Solve the first N tasks.")
+    ] = None,
+) -> None:
+    """Solve tasks with a coding agent (file tools and a shell in a temporary checkout); write predictions.
+
+    Example: orchestra bench swe solve --out preds.jsonl --samples 4 && orchestra bench swe grade -p preds.jsonl
+    """
+    from orchestra.benchmarks.swe import SolveConfig, solve_all, write_predictions, write_traces
+    from orchestra.endpoints.config import resolve_specs
+    from orchestra.endpoints.stack import connect
+    from orchestra.strategies import get_strategy
+
+    get_strategy(strategy)
+    specs = resolve_specs(endpoint, model, endpoints)
+    loaded = load_tasks_option(tasks, repos)[:limit]
+    name = specs[0].model or specs[0].name if specs else "orchestra"
+    config = SolveConfig(
+        strategy=strategy, samples=samples, max_steps=max_steps, concurrency=concurrency, model_name=str(name)
+    )
+    console = Console()
+    with _progress(console) as progress:
+        bar = progress.add_task("solving", total=len(loaded))
+
+        def done(result: Any) -> None:
+            progress.update(bar, advance=1, description=f"solved {result.task.instance_id}")
+
+        async def main() -> list[Any]:
+            async with connect(specs) as conn:
+                return await solve_all(loaded, conn.default, config, on_done=done)
+
+        results = anyio.run(main)
+    for result in results:
+        chosen = result.candidates[result.chosen]
+        votes = "" if result.ranking is None else f" votes {result.ranking.votes} -> sample {result.chosen}"
+        size = len(chosen.patch.splitlines())
+        note = f" [red]{chosen.error}[/red]" if chosen.error else ""
+        console.print(f"{result.task.instance_id}: {size} patch lines{votes}{note}", soft_wrap=True)
+    write_predictions([r.prediction for r in results], out)
+    console.print(f"predictions written to {out}")
+    if trace_dir is not None:
+        console.print(f"{len(write_traces(results, trace_dir))} trace files written to {trace_dir}")
