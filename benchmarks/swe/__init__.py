@@ -5,7 +5,8 @@
   local pytest under a process-group timeout and grades them by SWE-bench's rules;
 - :func:`make_run_report` gives the swebench harness's report shape;
 - :func:`solve_all` runs a coding agent (file tools and a shell, any strategy) and, with several
-  samples, picks a patch by CodeMonkeys-style test votes.
+  samples, picks a patch by CodeMonkeys-style test votes;
+- :func:`read_run` and :func:`replay` recompute a recorded run's wall time under each strategy.
 
 The command is ``orchestra bench swe grade|solve|replay``.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from orchestra.benchmarks.swe._checkout import CheckoutError, PatchResult, apply_patch, checkout, snapshot
 from orchestra.benchmarks.swe._edits import Edit, edits_of_patch
+from orchestra.benchmarks.swe._effects import Effects, effects_of_command, effects_of_tool
 from orchestra.benchmarks.swe._grading import (
     RESOLVED_FULL,
     RESOLVED_NO,
@@ -33,6 +35,7 @@ from orchestra.benchmarks.swe._predictions import (
     predictions_for,
     write_predictions,
 )
+from orchestra.benchmarks.swe._replay import STRATEGIES, Action, Replay, Step, replay
 from orchestra.benchmarks.swe._repo_tools import TEST_SCRIPT, make_repo_tools
 from orchestra.benchmarks.swe._runner import GradeConfig, grade_all, grade_instance
 from orchestra.benchmarks.swe._selection import Ranking, rank_candidates
@@ -47,30 +50,40 @@ from orchestra.benchmarks.swe._solve import (
 )
 from orchestra.benchmarks.swe._task import SWETask, load_instances, load_task_dir, load_tasks, parse_test_list
 from orchestra.benchmarks.swe._testrun import TestRun, run_tests
+from orchestra.benchmarks.swe._trajectory import Run, read_mini_swe_agent, read_orchestra_trace, read_run
 
 __all__ = [
     "RESOLVED_FULL",
     "RESOLVED_NO",
     "RESOLVED_PARTIAL",
+    "STRATEGIES",
     "TEST_SCRIPT",
+    "Action",
     "Candidate",
     "CheckoutError",
     "Edit",
+    "Effects",
     "GradeConfig",
     "InstanceReport",
     "PatchResult",
     "Prediction",
     "Ranking",
+    "Replay",
+    "Run",
     "SWETask",
     "SolveConfig",
     "SolveResult",
+    "Step",
     "TestLog",
     "TestRun",
     "apply_patch",
     "checkout",
     "edits_of_patch",
+    "effects_of_command",
+    "effects_of_tool",
     "example_predictions",
     "example_tasks",
+    "example_trajectories",
     "grade_all",
     "grade_instance",
     "load_instances",
@@ -83,6 +96,11 @@ __all__ = [
     "parse_test_list",
     "predictions_for",
     "rank_candidates",
+    "read_mini_swe_agent",
+    "read_orchestra_trace",
+    "read_run",
+    "replay",
+    "replay_run",
     "resolution_status",
     "run_tests",
     "snapshot",
@@ -103,3 +121,13 @@ def example_tasks() -> Path:
 def example_predictions() -> Path:
     """The folder of example predictions files shipped with orchestra (e.g. ``half_fix.jsonl``)."""
     return Path(str(resources.files(__package__) / "predictions"))
+
+
+def example_trajectories() -> Path:
+    """The folder of the synthetic trajectories shipped with orchestra (``synthetic.traj.json``)."""
+    return Path(str(resources.files(__package__) / "trajectories"))
+
+
+def replay_run(run: Run) -> Replay:
+    """:func:`replay` of a recorded run, keeping its own wall time for comparison."""
+    return replay(run.steps, recorded=run.recorded)

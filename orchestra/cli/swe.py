@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
 
-__all__ = ["app", "grade", "solve"]
+__all__ = ["app", "grade", "replay", "solve"]
 
 app = typer.Typer(
     help="SWE-style tasks: grade patches by hidden tests (no Docker), solve with an agent, replay latency.",
@@ -183,3 +183,43 @@ def solve(
     console.print(f"predictions written to {out}")
     if trace_dir is not None:
         console.print(f"{len(write_traces(results, trace_dir))} trace files written to {trace_dir}")
+
+
+@app.command("replay")
+def replay(
+    runs: Annotated[
+        list[Path],
+        typer.Argument(help="mini-swe-agent *.traj.json trajectories or orchestra *.trace.jsonl traces."),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per run.")] = False,
+) -> None:
+    """Recompute recorded runs' wall time under each strategy, model and tool times held fixed.
+
+    Actions that read or write the same files are dependent (docs/swe.md says how commands are
+    read); the others may overlap under parallel, compiler and async.
+
+    Example: orchestra bench swe replay run.traj.json traces/*.trace.jsonl
+    """
+    from rich.table import Table
+
+    from orchestra.benchmarks.swe import STRATEGIES, read_run, replay_run
+
+    console = Console()
+    table = Table(title="Latency replay (seconds; saving vs sequential)", title_justify="left")
+    for name in ("run", "steps", "model s", "tool s", *STRATEGIES):
+        table.add_column(name, justify="left" if name == "run" else "right")
+    for path in runs:
+        run = read_run(path)
+        result = replay_run(run)
+        if as_json:
+            print(json.dumps({"run": str(path), "format": run.format, **result.to_dict()}))
+            continue
+        walls = [
+            f"{result.wall[s]:.1f}" + ("" if s == "sequential" else f" ({result.saving(s):.0%})")
+            for s in STRATEGIES
+        ]
+        table.add_row(
+            run.name, str(result.steps), f"{result.model_seconds:.1f}", f"{result.tool_seconds:.1f}", *walls
+        )
+    if not as_json:
+        console.print(table)
