@@ -188,9 +188,12 @@ def solve(
 @app.command("replay")
 def replay(
     runs: Annotated[
-        list[Path],
-        typer.Argument(help="mini-swe-agent *.traj.json trajectories or orchestra *.trace.jsonl traces."),
-    ],
+        list[Path] | None,
+        typer.Argument(
+            help="mini-swe-agent *.traj.json trajectories or orchestra *.trace.jsonl traces "
+            "(default: the synthetic trajectory shipped with orchestra)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per run.")] = False,
 ) -> None:
     """Recompute recorded runs' wall time under each strategy, model and tool times held fixed.
@@ -202,8 +205,9 @@ def replay(
     """
     from rich.table import Table
 
-    from orchestra.benchmarks.swe import STRATEGIES, read_run, replay_run
+    from orchestra.benchmarks.swe import STRATEGIES, example_trajectories, read_run, replay_run
 
+    runs = runs or sorted(example_trajectories().glob("*.traj.json"))
     console = Console()
     table = Table(title="Latency replay (seconds; saving vs sequential)", title_justify="left")
     for name in ("run", "steps", "model s", "tool s", *STRATEGIES):
