@@ -146,7 +146,7 @@ def test_empty_patches_resolve_nothing_and_the_loop_times_out_cleanly() -> None:
     # The loop task gets a short timeout of its own; the machine may be loaded, so the rest get
     # a long one (a timeout at start-up would fail their PASS_TO_PASS tests).
     report = _grade([t for t in tasks if t.instance_id != LOOP_TASK], "empty", timeout=60)
-    looped = _grade([t for t in tasks if t.instance_id == LOOP_TASK], "empty", timeout=5)
+    looped = _grade([t for t in tasks if t.instance_id == LOOP_TASK], "empty", timeout=10)
     report["instances"].update(looped["instances"])
     assert report["resolved_instances"] + looped["resolved_instances"] == 0
     assert report["partial_instances"] + looped["partial_instances"] == 0
@@ -218,7 +218,7 @@ def test_no_process_is_left_behind(source: str, tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("ORCHESTRA_TEST_PIDS", str(pids))
     tasks = load_tasks(_spawner_task(tmp_path / "tasks"))
     start = time.monotonic()
-    report = _grade(tasks, source, timeout=5)
+    report = _grade(tasks, source, timeout=10 if source == "empty" else 60)
     entry = report["instances"]["t__spawn-1"]
     assert entry["timed_out"] is (source == "empty")
     assert entry["resolved"] is (source == "gold")
@@ -229,7 +229,7 @@ def test_no_process_is_left_behind(source: str, tmp_path: Path, monkeypatch: pyt
     while any(_alive(p) for p in children) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not any(_alive(p) for p in children), "a test's child process survived the run"
-    assert time.monotonic() - start < 30
+    assert time.monotonic() - start < 90
 
 
 # --- patches -----------------------------------------------------------------------------------
