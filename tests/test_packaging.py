@@ -34,7 +34,9 @@ def test_every_package_folder_is_listed_in_pyproject() -> None:
         for init in (ROOT / folder).rglob("__init__.py"):
             relative = init.parent.relative_to(ROOT / folder)
             name = ".".join([top, *relative.parts])
-            if not any(part.startswith((".", "__")) for part in relative.parts):
+            # A folder whose name is not an identifier is data, not a package (the SWE example
+            # tasks' own repositories, e.g. swe/tasks/orchestra-examples__stats-5/repo/stats).
+            if not any(part.startswith((".", "__")) or not part.isidentifier() for part in relative.parts):
                 found.add(name)
     assert found == set(PACKAGES), "list new package folders under [tool.setuptools] packages"
 
