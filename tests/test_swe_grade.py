@@ -17,6 +17,7 @@ from pathlib import Path
 
 import anyio
 import pytest
+
 from orchestra.benchmarks.swe import (
     RESOLVED_NO,
     RESOLVED_PARTIAL,
@@ -32,7 +33,6 @@ from orchestra.benchmarks.swe import (
     snapshot,
 )
 from orchestra.benchmarks.swe._checkout import patched_paths
-
 from orchestra.errors import UsageError
 
 LOOP_TASK = "orchestra-examples__wraptext-2"

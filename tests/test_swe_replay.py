@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from orchestra.benchmarks.swe import (
     Action,
     Effects,
@@ -20,7 +21,6 @@ from orchestra.benchmarks.swe import (
     replay,
     replay_run,
 )
-
 from orchestra.clock import FakeClock
 from orchestra.errors import UsageError
 from orchestra.trace import Span, Trace

@@ -14,6 +14,7 @@ import anyio
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from orchestra.benchmarks.swe import (
     TEST_SCRIPT,
     GradeConfig,
@@ -31,7 +32,6 @@ from orchestra.benchmarks.swe import (
     write_predictions,
     write_traces,
 )
-
 from orchestra.chat import ChatRequest
 from orchestra.errors import ToolError
 from orchestra.testing import FunctionModel

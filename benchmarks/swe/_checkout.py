@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
-from orchestra.benchmarks.swe._task import SWETask
 
+from orchestra.benchmarks.swe._task import SWETask
 from orchestra.errors import OrchestraError
 
 __all__ = [

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.benchmarks.swe._task import SWETask, read_json_records
-
 from orchestra.errors import UsageError
 
 __all__ = ["Prediction", "load_predictions", "predictions_for", "write_predictions"]

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
-from orchestra.benchmarks.swe._testrun import kill_group
 
 from orchestra import Tool, tool
+from orchestra.benchmarks.swe._testrun import kill_group
 from orchestra.errors import ToolError
 
 __all__ = ["TEST_SCRIPT", "make_repo_tools", "scrubbed_env"]

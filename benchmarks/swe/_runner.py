@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
+
 from orchestra.benchmarks.swe._checkout import (
     CheckoutError,
     apply_patch,
@@ -30,7 +31,6 @@ from orchestra.benchmarks.swe._checkout import (
 from orchestra.benchmarks.swe._grading import InstanceReport, resolution_status, tests_status
 from orchestra.benchmarks.swe._task import SWETask
 from orchestra.benchmarks.swe._testrun import run_tests
-
 from orchestra.errors import UsageError
 
 __all__ = ["GradeConfig", "grade_all", "grade_instance", "workspace"]

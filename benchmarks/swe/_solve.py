@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+
+from orchestra import Agent
 from orchestra.benchmarks.swe._checkout import apply_patch, checkout, diff_of
 from orchestra.benchmarks.swe._predictions import Prediction
 from orchestra.benchmarks.swe._repo_tools import TEST_SCRIPT, make_repo_tools, run_shell
 from orchestra.benchmarks.swe._runner import workspace
 from orchestra.benchmarks.swe._selection import Ranking, rank_candidates
 from orchestra.benchmarks.swe._task import SWETask
-
-from orchestra import Agent
 from orchestra.chat import ChatChunk, ChatRequest, ChatResponse
 from orchestra.endpoints.base import Endpoint, WrapperEndpoint
 from orchestra.errors import OrchestraError, UsageError

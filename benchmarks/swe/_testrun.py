@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
+
 from orchestra.benchmarks.swe._outcomes import parse_log
 
 __all__ = ["TestRun", "kill_group", "run_tests", "test_env"]

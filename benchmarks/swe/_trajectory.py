@@ -24,7 +24,6 @@ from typing import Any
 
 from orchestra.benchmarks.swe._effects import effects_of_command, effects_of_tool
 from orchestra.benchmarks.swe._replay import Action, Step
-
 from orchestra.errors import UsageError
 
 __all__ = ["Run", "read_mini_swe_agent", "read_orchestra_trace", "read_run"]
