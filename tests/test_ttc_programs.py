@@ -205,7 +205,7 @@ async def test_the_allocator_runs_unchanged_on_a_replayed_bank(tmp_path: Path) -
         alloc = Allocator(Budget(tokens=200), [Lane("replay")])
         for q in queries:
             request = ChatRequest.of(q.question, max_tokens=8)
-            alloc.add(q.id, SelfConsistency(request, 6, query_id=q.id, extract=bank.answer_of))
+            alloc.add(q.id, SelfConsistency(request, 6, query_id=q.id, extract=bank.extractor(q.id)))
         return alloc
 
     live_bank = ReplayBank(queries, seed=11)

@@ -43,36 +43,21 @@ from orchestra.ttc import (
     EntropyCertainty,
     Estimator,
     Lane,
-    QueryState,
     ReplayBank,
     ReplayEndpoint,
     SelfConsistency,
     StoppingRule,
+    contender_gain,
     drive,
-    vote_flip_gain,
 )
-from orchestra.ttc.certaindex import posterior_certainty, vote_counts
+from orchestra.ttc.certaindex import posterior_certainty
 
-__all__ = ["METHODS", "Comparison", "Curve", "compare", "contender_gain"]
+__all__ = ["METHODS", "Comparison", "Curve", "compare"]
 
 METHODS = ("sc", "certaindex", "posterior", "adaptive", "oracle")
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 POSTERIOR_THRESHOLDS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 BUDGETS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0)
-
-
-def contender_gain(state: QueryState) -> float:
-    """The adaptive default: the vote-flip chance, times the predictive mass of the two leaders.
-
-    A flip between answers that hold little of the mass (every sample different: a query the
-    model cannot do) is worth little; a close race between two well-supported answers is worth
-    the most.
-    """
-    counts = sorted(vote_counts(state.answers).values(), reverse=True)
-    n = len(state.answers)
-    top = sum(counts[:2])
-    mass = (top + 2.0) / (n + len(counts) + 1.0) if n else 1.0
-    return vote_flip_gain(state) * mass
 
 
 @dataclass
@@ -308,7 +293,7 @@ def _adaptive_seed(
     programs = []
     for q in queries:
         program = SelfConsistency(
-            _request(q, max_tokens), k_max, query_id=q.id, extract=bank.answer_of, estimator=estimator
+            _request(q, max_tokens), k_max, query_id=q.id, extract=bank.extractor(q.id), estimator=estimator
         )
         programs.append(program)
         allocator.add(q.id, program)
@@ -371,7 +356,9 @@ def _check_allocator(
     for q in queries:
         allocator.add(
             q.id,
-            SelfConsistency(_request(q, max_tokens), k_max, query_id=q.id, stop=rule, extract=bank.answer_of),
+            SelfConsistency(
+                _request(q, max_tokens), k_max, query_id=q.id, stop=rule, extract=bank.extractor(q.id)
+            ),
         )
     drive(allocator, endpoint.result)
     right = sum(

@@ -30,6 +30,15 @@ def _group() -> None:
     """Performance benchmarks of the runtime (against the simulator)."""
 
 
+def _register_ttc() -> None:
+    from orchestra.cli import bench_ttc
+
+    app.add_typer(bench_ttc.app, name="ttc")
+
+
+_register_ttc()
+
+
 @app.command("compiler")
 def compiler(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="movie, hotpotqa or parallelqa.")] = "movie",

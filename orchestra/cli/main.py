@@ -20,6 +20,7 @@ from orchestra.cli import demo as demo_cmd
 from orchestra.cli import local as local_cmd
 from orchestra.cli import run as run_cmd
 from orchestra.cli import sim as sim_cmd
+from orchestra.cli import ttc as ttc_cmd
 from orchestra.errors import OrchestraError
 
 __all__ = ["app", "main"]
@@ -57,6 +58,7 @@ app.add_typer(
     batch_cmd.app, name="batch", help="Batch querying: JSONL in, JSONL out, at the endpoints' rate limits."
 )
 app.add_typer(local_cmd.app, name="local", help="The embedded local model (llama.cpp + SmolLM2).")
+app.add_typer(ttc_cmd.app, name="ttc", help="Test-time compute: many samples per query under one budget.")
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from orchestra.ttc.certaindex import (
     posterior_certainty,
 )
 from orchestra.ttc.dynasor import DynasorCoT, has_hedge
-from orchestra.ttc.estimators import Estimator, QueryState, pass_fail_gain, vote_flip_gain
+from orchestra.ttc.estimators import Estimator, QueryState, contender_gain, pass_fail_gain, vote_flip_gain
 from orchestra.ttc.program import Execution, Program, Selection, UnitKind, UnitResult, WorkUnit
 from orchestra.ttc.replay import ReplayBank, ReplayEndpoint
 from orchestra.ttc.runner import CodeRunner, drive, run
@@ -58,6 +58,7 @@ __all__ = [
     "WeightedBestOfN",
     "WorkUnit",
     "append_queries",
+    "contender_gain",
     "drive",
     "entropy_certainty",
     "extract_answer",

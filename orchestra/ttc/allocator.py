@@ -157,6 +157,11 @@ class Allocator:
         """What the query has spent so far."""
         return self._queries[query_id].usage
 
+    def finished(self, query_id: str) -> bool:
+        """Whether the query's program is done and none of its units is in flight."""
+        q = self._queries[query_id]
+        return q.program.done and q.in_flight == 0
+
     @property
     def query_ids(self) -> list[str]:
         """Every query, in the order added."""

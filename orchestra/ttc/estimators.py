@@ -7,6 +7,9 @@ predicted gain is highest. The default estimators use only the query's own sampl
   gives the chance that the next try is the first success, ``p (1 − p)^b`` (0 once one passed).
 - :func:`vote_flip_gain`: for a majority vote, the chance that the next ``horizon`` samples
   change which answer leads, under the Dirichlet posterior predictive of the answer shares.
+- :func:`contender_gain` (the default for voting): the flip chance times the predictive mass of
+  the two leading answers, so a query whose every sample differs (one the model cannot do) is not
+  fed samples that cannot settle it.
 
 An :class:`Estimator` is any callable of a :class:`QueryState`, so a user's difficulty model can
 replace them.
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 from orchestra.ttc.certaindex import vote_counts
 
-__all__ = ["Estimator", "QueryState", "pass_fail_gain", "vote_flip_gain"]
+__all__ = ["Estimator", "QueryState", "contender_gain", "pass_fail_gain", "vote_flip_gain"]
 
 
 @dataclass(frozen=True)
@@ -96,3 +99,18 @@ def _flip(first: int, second: int, n: int, distinct: int, horizon: int, alpha: f
                 nxt[m + 1] = nxt.get(m + 1, 0.0) + pr * up
         alive = nxt
     return flipped
+
+
+def contender_gain(state: QueryState) -> float:
+    """The vote-flip chance, times the predictive mass of the two leading answers.
+
+    A flip between answers that hold little of the mass (every sample different) is worth
+    little; a close race between two well-supported answers is worth the most. With no samples
+    the gain is 1.
+    """
+    counts = sorted(vote_counts(state.answers).values(), reverse=True)
+    n = len(state.answers)
+    if n == 0:
+        return 1.0
+    mass = (sum(counts[:2]) + 2.0) / (n + len(counts) + 1.0)
+    return vote_flip_gain(state) * min(1.0, mass)

@@ -11,7 +11,7 @@ the sample's text and its recorded usage. A query whose samples are used up rais
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import anyio
 
@@ -41,10 +41,11 @@ class ReplayBank:
         for q in queries:
             self._by_question.setdefault(q.question, q.id)
         self._orders: dict[str, list[int]] = {}
-        self._answers: dict[str, str | None] = {}
+        self._answers: dict[str, dict[str, str | None]] = {}
         for q in queries:
+            recorded = self._answers.setdefault(q.id, {})
             for s in q.samples:
-                self._answers.setdefault(s.text, s.answer)
+                recorded.setdefault(s.text or (s.answer or ""), s.answer)
 
     def query_id(self, request: ChatRequest) -> str | None:
         """The bank query a request asks for (``extra["replay_id"]``, else its question)."""
@@ -68,11 +69,17 @@ class ReplayBank:
         order = self.order(query_id)
         return self.queries[query_id].samples[order.pop()] if order else None
 
-    def answer_of(self, text: str) -> str | None:
-        """The recorded answer of a sample's text (falls back to :func:`extract_answer`)."""
-        if text in self._answers:
-            return self._answers[text]
-        return extract_answer(text)
+    def extractor(self, query_id: str) -> Callable[[str], str | None]:
+        """Text to the answer recorded for it in the query's samples (else :func:`extract_answer`).
+
+        Per query, since two queries' samples may share a text ("" or "7") with different answers.
+        """
+        recorded = self._answers.get(query_id, {})
+
+        def answer_of(text: str) -> str | None:
+            return recorded[text] if text in recorded else extract_answer(text)
+
+        return answer_of
 
     def correct_answers(self, query_id: str) -> set[str]:
         """Normalised answers that count as correct for the query."""

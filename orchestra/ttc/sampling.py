@@ -19,7 +19,7 @@ from orchestra.chat import ChatRequest
 from orchestra.errors import UsageError
 from orchestra.ttc.answers import extract_answer
 from orchestra.ttc.certaindex import StoppingRule, entropy_certainty, vote_counts
-from orchestra.ttc.estimators import Estimator, QueryState, pass_fail_gain, vote_flip_gain
+from orchestra.ttc.estimators import Estimator, QueryState, contender_gain, pass_fail_gain
 from orchestra.ttc.program import Selection, UnitKind, UnitResult, WorkUnit
 
 __all__ = ["BestOfK", "SelfConsistency", "WeightedBestOfN"]
@@ -104,7 +104,7 @@ class SelfConsistency(_Sampler):
         stop: a Certaindex rule (:class:`~orchestra.ttc.certaindex.EntropyCertainty`,
             :class:`~orchestra.ttc.certaindex.PosteriorCertainty`); None samples all k.
         extract: text to normalised answer (default :func:`~orchestra.ttc.answers.extract_answer`).
-        estimator: the gain of one more sample (default :func:`vote_flip_gain`).
+        estimator: the gain of one more sample (default :func:`contender_gain`).
         parallel: samples in flight at once.
     """
 
@@ -116,7 +116,7 @@ class SelfConsistency(_Sampler):
         query_id: str = "q",
         stop: StoppingRule | None = None,
         extract: Extractor = extract_answer,
-        estimator: Estimator = vote_flip_gain,
+        estimator: Estimator = contender_gain,
         parallel: int = 1,
     ) -> None:
         super().__init__(
@@ -230,7 +230,7 @@ class WeightedBestOfN(_Sampler):
         *,
         query_id: str = "q",
         extract: Extractor = extract_answer,
-        estimator: Estimator = vote_flip_gain,
+        estimator: Estimator = contender_gain,
         parallel: int = 1,
     ) -> None:
         super().__init__(

@@ -1,0 +1,159 @@
+"""``orchestra bench ttc``: compare test-time-compute policies on a sample bank, and build banks.
+
+``orchestra bench ttc --bank FILE --methods sc,certaindex,adaptive,oracle --seeds 200`` replays
+the bank offline and prints the samples saved at equal accuracy; ``orchestra bench ttc bank``
+builds a bank with a real model (the embedded one by default). Thin: the work is in
+:mod:`orchestra.benchmarks.ttc`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
+from orchestra.errors import UsageError
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Test-time compute: compare allocation policies on a replayed sample bank (offline), "
+    "or build a bank.\n\nExample: orchestra bench ttc --methods sc,certaindex,adaptive,oracle --seeds 200",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+def _default_bank() -> Path:
+    from orchestra.benchmarks import ttc as package
+
+    return Path(package.__file__).with_name("data") / "chain-sum-smollm2.jsonl.gz"
+
+
+@app.callback()
+def compare_cmd(
+    ctx: typer.Context,
+    bank: Annotated[
+        Path | None, typer.Option("--bank", "-b", help="A sample bank (.jsonl.gz); default: the one shipped.")
+    ] = None,
+    methods: Annotated[
+        str,
+        typer.Option("--methods", help="Comma-separated: sc, certaindex, posterior, adaptive, oracle."),
+    ] = "sc,certaindex,adaptive,oracle",
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Draw orders to average over.")] = 200,
+    k_max: Annotated[int, typer.Option("--k-max", min=1, help="Largest fixed k.")] = 32,
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSON results.")] = Path("ttc-comparison.json"),
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="PNG plot (default: next to --out; needs matplotlib).")
+    ] = None,
+) -> None:
+    """Compare fixed-k self-consistency, Certaindex, adaptive allocation and the oracle on a bank.
+
+    Example: orchestra bench ttc --methods sc,certaindex,adaptive,oracle --seeds 200
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from orchestra.benchmarks.ttc.compare import compare
+    from orchestra.benchmarks.ttc.report import print_report, write_json, write_plot
+    from orchestra.ttc import read_bank
+
+    header, queries = read_bank(bank or _default_bank())
+    chosen = [m.strip() for m in methods.split(",") if m.strip() and m.strip() != "sc"]
+    console = Console()
+    with Progress(
+        TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+    ) as progress:
+        task = progress.add_task("replaying", total=None)
+        comparison = compare(
+            queries,
+            methods=chosen,
+            seeds=seeds,
+            k_max=k_max,
+            max_tokens=header.max_tokens,
+            on_progress=lambda m: progress.update(task, description=f"replaying: {m}"),
+        )
+    print_report(comparison, console)
+    console.print(f"results written to {write_json(comparison, out)}")
+    try:
+        console.print(f"plot written to {write_plot(comparison, plot or out.with_suffix('.png'))}")
+    except UsageError as exc:
+        if plot is not None:
+            raise
+        console.print(f"no plot: {exc}")
+
+
+@app.command("bank")
+def bank_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The bank to build or resume (.jsonl.gz).")],
+    samples: Annotated[int, typer.Option("--samples", "-k", min=1, help="Samples per problem.")] = 32,
+    one_digit: Annotated[int, typer.Option("--one-digit", min=0, help="1-digit chain-sum problems.")] = 200,
+    two_digit: Annotated[int, typer.Option("--two-digit", min=0, help="2-digit chain-sum problems.")] = 50,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0)] = 0.8,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1)] = 24,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the problem generators.")] = 7,
+    endpoint: EndpointOpt = None,
+    model: ModelOpt = None,
+    endpoints_file: EndpointsFileOpt = None,
+) -> None:
+    """Build a sample bank with a real model (the embedded one by default); resumes if killed.
+
+    Example: orchestra bench ttc bank -o my-bank.jsonl.gz --one-digit 20 --two-digit 5 -k 32
+    """
+    from orchestra.benchmarks.ttc.building import BankSpec, TaskSpec, build_bank
+    from orchestra.endpoints.config import resolve_specs
+    from orchestra.endpoints.stack import connect
+
+    def chain_sum(count: int, digits: int) -> TaskSpec:
+        config = {"min_terms": 2, "max_terms": 2, "min_digits": digits, "max_digits": digits}
+        return TaskSpec("chain_sum", count, f"{digits}-digit", config)
+
+    tasks = tuple(t for t in (chain_sum(one_digit, 1), chain_sum(two_digit, 2)) if t.count)
+    if not tasks:
+        raise UsageError("bank: no problems asked for (--one-digit and --two-digit are both 0)")
+    specs = resolve_specs(endpoint, model, endpoints_file)
+    spec = BankSpec(
+        tasks=tasks,
+        samples=samples,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        seed=seed,
+        # One sample a request: servers report usage for the first of n choices only, and the
+        # bank records each sample's own tokens.
+        per_request=1,
+        concurrency=8,
+    )
+    console = Console()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+
+    async def main() -> int:
+        async with connect(specs) as conn:
+            with Progress(*columns, console=console) as progress:
+                task = progress.add_task(f"bank {out.name}", total=None)
+
+                def advance(done: int, total: int) -> None:
+                    progress.update(task, completed=done, total=total)
+
+                return await build_bank(
+                    out, conn.default, spec, model=conn.default_model, on_progress=advance
+                )
+
+    added = anyio.run(main)
+    console.print(f"{added} problem(s) added to {out}")
