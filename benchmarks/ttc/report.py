@@ -7,10 +7,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from orchestra.benchmarks.ttc.compare import Comparison
 from rich.console import Console
 from rich.table import Table
 
+from orchestra.benchmarks.ttc.compare import Comparison
 from orchestra.errors import UsageError
 
 __all__ = ["print_report", "write_json", "write_plot"]
