@@ -60,7 +60,11 @@ class Lane:
         """Seconds until it could take a unit of ``tokens`` (``math.inf``: only a finish helps)."""
         if self.max_in_flight is not None and self.in_flight >= self.max_in_flight:
             return math.inf
-        return self.limiter.wait_time(tokens) if self.limiter is not None else 0.0
+        if self.limiter is None:
+            return 0.0
+        if self.in_flight > self.limiter.in_flight:
+            return math.inf  # a unit sent here still waits for its grant: the lane is full
+        return self.limiter.wait_time(tokens)
 
 
 @dataclass(eq=False)

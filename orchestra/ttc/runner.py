@@ -90,6 +90,9 @@ async def run(
             while isinstance(step, Dispatch):
                 tg.start_soon(work, step)
                 in_flight += 1
+                # Let the unit's task take its rate-limit permit before the next routing decision
+                # reads the limiters (a LimitedEndpoint takes it in its first step).
+                await anyio.lowlevel.checkpoint()
                 step = allocator.next()
             if in_flight == 0:
                 if step is None:
