@@ -88,6 +88,7 @@ class SStar:
         max_matches: judge calls at most (each order of a pair is one call).
         query_id: names the query.
         timeout: seconds per sandbox run.
+        preamble: code run before each candidate (imports a candidate may leave out).
 
     Raises:
         UsageError: ``n`` < 1 or negative rounds/matches.
@@ -105,6 +106,7 @@ class SStar:
         max_matches: int = 6,
         query_id: str = "q",
         timeout: float = 5.0,
+        preamble: str = "",
     ) -> None:
         if n < 1 or debug_rounds < 0 or max_matches < 0 or inputs < 0:
             raise UsageError("SStar: need n >= 1 and non-negative rounds, inputs and matches")
@@ -117,6 +119,7 @@ class SStar:
         self.max_matches = max_matches
         self.query_id = query_id
         self.timeout = timeout
+        self.preamble = preamble
         self.candidates: list[_Candidate] = []
         self.calls: list[str] = []
         self.groups: list[list[int]] = []
@@ -168,7 +171,8 @@ class SStar:
     # -- phases ------------------------------------------------------------------------------
 
     def _test_unit(self, index: int) -> WorkUnit:
-        execution = Execution(self.candidates[index].code, tuple(t.call for t in self.tests), self.timeout)
+        code = self.preamble + self.candidates[index].code
+        execution = Execution(code, tuple(t.call for t in self.tests), self.timeout)
         return WorkUnit(UnitKind.EXECUTE, execution=execution, tag=("test", index))
 
     def _on_code(self, result: UnitResult) -> None:
@@ -232,7 +236,7 @@ class SStar:
                 return
             self.phase = "run"
             for i in survivors:
-                execution = Execution(self.candidates[i].code, tuple(self.calls), self.timeout)
+                execution = Execution(self.preamble + self.candidates[i].code, tuple(self.calls), self.timeout)
                 self._queue.append(WorkUnit(UnitKind.EXECUTE, execution=execution, tag=("inputs", i)))
         elif self.phase == "run":
             by_output: dict[tuple[str, ...], list[int]] = {}
