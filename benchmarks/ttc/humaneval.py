@@ -133,7 +133,9 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=10)
     parser.add_argument("--n", type=int, default=4, help="Parallel samples per problem.")
     parser.add_argument("--max-tokens", type=int, default=256)
-    parser.add_argument("--base-url", default=None, help="An OpenAI-compatible endpoint (default: the embedded model).")
+    parser.add_argument(
+        "--base-url", default=None, help="An OpenAI-compatible endpoint (default: the embedded model)."
+    )
     parser.add_argument("--model", default=None)
     args = parser.parse_args()
 

@@ -36,14 +36,20 @@ def print_report(comparison: Comparison, console: Console) -> None:
         f"{comparison.queries} queries, {comparison.seeds} seeds; fixed-k SC at k={comparison.k_max}: "
         f"accuracy {_pct(sc['accuracy'][-1])}, {sc['mean_tokens'][-1]:.0f} tokens/query"
     )
-    table = Table(title="Samples saved at the accuracy of fixed-k SC at k=K (95% interval over seeds)")
-    for column in ("method", "saved", "interval", "seeds reaching"):
+    table = Table(
+        title="Samples saved reaching the accuracy of fixed-k SC at k=K (95% interval over seeds); "
+        "the knee is the k at which fixed-k SC itself first reaches it"
+    )
+    for column in ("method", "saved vs k=K", "interval", "saved vs SC's knee", "interval ", "seeds reaching"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for name, saved in data["saved_at_equal_accuracy"].items():
+        nan = float("nan")
         table.add_row(
             _LABELS.get(name, name),
             _pct(saved["saved"]),
             f"{_pct(saved['low'])} – {_pct(saved['high'])}",
+            _pct(saved.get("saved_vs_knee", nan)),
+            f"{_pct(saved.get('saved_vs_knee_low', nan))} – {_pct(saved.get('saved_vs_knee_high', nan))}",
             _pct(saved["seeds_reaching"]),
         )
     console.print(table)
