@@ -14,8 +14,12 @@ from orchestra.ttc import read_bank
 
 SPEC = BankSpec(
     tasks=(
-        TaskSpec("chain_sum", 3, "1-digit", {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}),
-        TaskSpec("chain_sum", 2, "2-digit", {"min_terms": 2, "max_terms": 2, "min_digits": 2, "max_digits": 2}),
+        TaskSpec(
+            "chain_sum", 3, "1-digit", {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}
+        ),
+        TaskSpec(
+            "chain_sum", 2, "2-digit", {"min_terms": 2, "max_terms": 2, "min_digits": 2, "max_digits": 2}
+        ),
     ),
     samples=4,
 )
@@ -31,7 +35,9 @@ async def test_bank_samples_are_extracted_scored_and_resumed(tmp_path: Path) -> 
     path = tmp_path / "bank.jsonl.gz"
     model = FunctionModel(_solver, name="solver")
     progress: list[tuple[int, int]] = []
-    added = await build_bank(path, model, SPEC, model="solver", on_progress=lambda d, t: progress.append((d, t)))
+    added = await build_bank(
+        path, model, SPEC, model="solver", on_progress=lambda d, t: progress.append((d, t))
+    )
     assert added == 5 and progress[-1] == (5, 5)
     header, queries = read_bank(path)
     assert header.model == "solver" and header.max_tokens == SPEC.max_tokens

@@ -35,7 +35,9 @@ from orchestra.ttc import Allocator, Budget, Lane, SelfConsistency, run
 __all__ = ["main", "measure"]
 
 
-async def measure(queries: int, k: int, rpm_a: int, rpm_b: int, window: float, latency: float) -> dict[str, Any]:
+async def measure(
+    queries: int, k: int, rpm_a: int, rpm_b: int, window: float, latency: float
+) -> dict[str, Any]:
     """Run the batch once; return the wall time, the bound and the requests each endpoint served."""
     config = {"content": "echo", "ttft": latency, "window_seconds": window}
     with (
@@ -45,7 +47,9 @@ async def measure(queries: int, k: int, rpm_a: int, rpm_b: int, window: float, l
         meter = Meter()
         endpoints, lanes = {}, []
         for name, sim, rpm in (("a", sim_a, rpm_a), ("b", sim_b, rpm_b)):
-            spec = EndpointSpec(name=name, base_url=sim.url, model="sim-model", rpm=rpm, window=window, max_concurrency=64)
+            spec = EndpointSpec(
+                name=name, base_url=sim.url, model="sim-model", rpm=rpm, window=window, max_concurrency=64
+            )
             endpoint, limiter = build_endpoint(spec, meter)
             endpoints[name] = endpoint
             lanes.append(Lane(name, limiter))

@@ -236,7 +236,9 @@ class SStar:
                 return
             self.phase = "run"
             for i in survivors:
-                execution = Execution(self.preamble + self.candidates[i].code, tuple(self.calls), self.timeout)
+                execution = Execution(
+                    self.preamble + self.candidates[i].code, tuple(self.calls), self.timeout
+                )
                 self._queue.append(WorkUnit(UnitKind.EXECUTE, execution=execution, tag=("inputs", i)))
         elif self.phase == "run":
             by_output: dict[tuple[str, ...], list[int]] = {}
