@@ -7,9 +7,11 @@ the ``openai`` SDK's types never leave ``orchestra/endpoints/openai.py``.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "ChatChunk",
@@ -19,21 +21,104 @@ __all__ = [
     "Message",
     "ToolCall",
     "Usage",
+    "content_text",
+    "merge_tool_calls",
 ]
 
 Role = Literal["system", "user", "assistant", "tool", "developer"]
 
 
-class ToolCall(BaseModel):
-    """A native function call returned by the model."""
+def content_text(content: Any) -> str:
+    """The text of a message ``content``: a string, or the text parts of a list of content parts.
 
-    id: str
-    name: str
-    arguments: str = Field(description="JSON text of the arguments, as the model wrote it.")
+    The OpenAI API allows ``content`` as a list of parts (``[{"type": "text", "text": "..."}]``)
+    in requests and responses alike; parts without text (images, audio) contribute nothing.
+    """
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if isinstance(part, str):
+                texts.append(part)
+            elif isinstance(part, dict):
+                text = part.get("text", part.get("refusal"))
+                if isinstance(text, str):
+                    texts.append(text)
+        return "".join(texts)
+    return ""
+
+
+def _arguments_text(value: Any) -> str:
+    """Tool-call ``arguments`` as JSON text: some servers (llama.cpp builds) send an object."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+class ToolCall(BaseModel):
+    """A native function call returned by the model (or one streamed fragment of it).
+
+    Accepts the flat form (``{"id", "name", "arguments"}``) and the OpenAI wire form
+    (``{"id", "type": "function", "function": {"name", "arguments"}}``); ``arguments`` given as a
+    JSON object is turned into its JSON text.
+    """
+
+    id: str = ""
+    name: str = ""
+    arguments: str = Field(default="", description="JSON text of the arguments, as the model wrote it.")
     index: int | None = Field(
         default=None,
-        description="In a streamed delta, which call this piece belongs to (merge pieces by it).",
+        description="Position of the call in its message; streamed fragments of one call share it.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wire_form(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("function"), dict):
+            function = data["function"]
+            flat = {k: v for k, v in data.items() if k in ("id", "index")}
+            flat["name"] = function.get("name") or ""
+            flat["arguments"] = function.get("arguments")
+            data = flat
+        if isinstance(data, dict):
+            data = {**data, "arguments": _arguments_text(data.get("arguments"))}
+            if data.get("id") is None:
+                data["id"] = ""
+            if data.get("name") is None:
+                data["name"] = ""
+        return data
+
+
+def merge_tool_calls(fragments: Iterable[ToolCall]) -> list[ToolCall]:
+    """Join streamed tool-call fragments into whole calls, by ``index`` as the OpenAI API specifies.
+
+    The first fragment of a call carries its ``id`` and ``name``; later ones carry only ``index``
+    and a piece of ``arguments``. Fragments without an index (whole calls, or servers that omit
+    it) are joined by ``id``, and one with neither continues the previous call.
+    """
+    calls: list[dict[str, Any]] = []
+    by_key: dict[tuple[str, Any], dict[str, Any]] = {}
+    for fragment in fragments:
+        if fragment.index is not None:
+            key: tuple[str, Any] = ("index", fragment.index)
+        elif fragment.id:
+            key = ("id", fragment.id)
+        elif calls:
+            key = next(k for k, v in by_key.items() if v is calls[-1])
+        else:
+            key = ("index", 0)
+        call = by_key.get(key)
+        if call is None:
+            call = {"id": "", "name": "", "arguments": "", "index": fragment.index}
+            by_key[key] = call
+            calls.append(call)
+        call["id"] = call["id"] or fragment.id
+        call["name"] = call["name"] or fragment.name
+        call["arguments"] += fragment.arguments
+    return [ToolCall(**call) for call in calls]
 
 
 class Message(BaseModel):
@@ -42,10 +127,17 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: Role
-    content: str | None = None
+    content: str | list[dict[str, Any]] | None = Field(
+        default=None, description="Text, or a list of content parts as in the OpenAI API."
+    )
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
     name: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The message's text ('' when it has none); see :func:`content_text`."""
+        return content_text(self.content)
 
     def to_wire(self) -> dict[str, Any]:
         """The OpenAI wire form of this message."""
@@ -105,12 +197,26 @@ class ChatRequest(BaseModel):
         return cls(messages=[Message(role="user", content=prompt)], **kwargs)
 
     def estimated_prompt_tokens(self) -> int:
-        """A cheap upper-side estimate of the prompt's tokens (4 characters a token, plus framing).
+        """A cheap upper-side estimate of every token the server counts for the prompt.
 
-        Rate limiters debit this up front and refund the difference from ``usage`` afterwards.
+        Counts the messages' text parts, their tool calls and names, each message's framing (a few
+        tokens of role and separators, as in OpenAI's cookbook ``num_tokens_from_messages``), the
+        ``tools`` definitions and a ``response_format`` schema, at 4 characters a token (JSON is
+        denser than prose, so 4 errs high for it). Rate limiters debit this up front and refund
+        the difference from ``usage`` afterwards. Counting only the message text made a request
+        with 12 tool definitions (11 KB of JSON) debit 67 tokens where the server counted 2,869.
         """
-        chars = sum(len(m.content or "") + 16 for m in self.messages)
-        return chars // 4 + 1
+        chars = 0
+        for m in self.messages:
+            chars += 16 + len(m.text) + len(m.name or "") + len(m.tool_call_id or "")
+            if isinstance(m.content, list):
+                chars += 16 * len(m.content)  # per-part framing; images are not priced here
+            for call in m.tool_calls or ():
+                chars += 16 + len(call.id) + len(call.name) + len(call.arguments)
+        for extra in (self.tools, self.response_format, self.tool_choice):
+            if extra is not None and not isinstance(extra, str):
+                chars += len(json.dumps(extra, ensure_ascii=False, separators=(",", ":")))
+        return chars // 4 + 3
 
 
 class Choice(BaseModel):
@@ -135,7 +241,7 @@ class ChatResponse(BaseModel):
     @property
     def text(self) -> str:
         """Content of the first choice ('' when it has none)."""
-        return (self.choices[0].message.content or "") if self.choices else ""
+        return self.choices[0].message.text if self.choices else ""
 
     def to_wire(self) -> dict[str, Any]:
         """The OpenAI ``chat.completion`` body of this response."""

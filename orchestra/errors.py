@@ -15,8 +15,10 @@ parsing messages.
     │   ├── RateLimitError    429
     │   ├── EndpointTimeout   no answer within the timeout
     │   ├── EndpointConnectionError  refused / dropped / malformed stream
-    │   └── NoHealthyEndpoint every endpoint of a pool is cooling down or failed
+    │   ├── NoHealthyEndpoint every endpoint of a pool is cooling down or failed
+    │   └── EndpointUnavailable  every endpoint of a pool is unusable (quota, key, model, unreachable)
     ├── ToolError             a tool raised or timed out (task id, tool name)
+    ├── OutputError           an output file could not be written (disk full, no permission)
     ├── BudgetExceeded        a token/cost/sample budget ran out
     └── LocalModelError       the embedded model could not be fetched or started
 """
@@ -29,18 +31,16 @@ __all__ = [
     "EndpointConnectionError",
     "EndpointError",
     "EndpointTimeout",
+    "EndpointUnavailable",
     "LocalModelError",
     "NoHealthyEndpoint",
     "OrchestraError",
+    "OutputError",
     "PlanError",
     "RateLimitError",
     "ToolError",
     "UsageError",
 ]
-
-# Status codes worth another attempt: OpenAI's own retry policy plus 409 (lock timeout) and
-# every 5xx. A 400/401/403/404/422 will fail the same way again.
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
 class OrchestraError(Exception):
@@ -77,6 +77,8 @@ class EndpointError(OrchestraError):
         retry_after: seconds the server asked us to wait (Retry-After / retry-after-ms), if any.
         endpoint: name of the endpoint that failed.
         headers: response headers, lower-cased, when there was a response.
+        code: the error code of the response body (OpenAI's ``error.code``, else ``error.type``),
+            e.g. ``insufficient_quota``.
     """
 
     def __init__(
@@ -87,19 +89,22 @@ class EndpointError(OrchestraError):
         retry_after: float | None = None,
         endpoint: str | None = None,
         headers: dict[str, str] | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
         self.endpoint = endpoint
         self.headers = headers or {}
+        self.code = code
 
     @property
     def retryable(self) -> bool:
-        """Whether another attempt may succeed: 408, 409, 429, 5xx and transport failures."""
-        if self.status is None:
-            return True
-        return self.status in _RETRYABLE_STATUS or self.status >= 500
+        """Whether another attempt may succeed (408, 409, 429 but not an exhausted quota, 5xx,
+        transport failures); :func:`orchestra.faults.classify` decides."""
+        from orchestra.faults import classify  # the one classification; it imports this module
+
+        return classify(self).retryable
 
 
 class RateLimitError(EndpointError):
@@ -111,11 +116,28 @@ class EndpointTimeout(EndpointError):
 
 
 class EndpointConnectionError(EndpointError):
-    """The connection was refused or dropped, or the body could not be parsed."""
+    """The connection was refused or dropped, or the body could not be parsed.
+
+    ``reached`` is False when no connection was made at all (refused, unreachable, DNS): an
+    endpoint that has never been reached is given up on quickly (see
+    :class:`orchestra.endpoints.routing.RoutingPolicy`).
+    """
+
+    def __init__(self, message: str, *, reached: bool = True, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.reached = reached
 
 
 class NoHealthyEndpoint(EndpointError):
     """Every endpoint of a pool is failing or cooling down."""
+
+
+class EndpointUnavailable(EndpointError):
+    """Every endpoint of a pool is unusable for a reason no wait will fix (final, not retried).
+
+    An exhausted quota, a refused key, an unknown model, or an endpoint that never answered.
+    ``status`` and ``code`` are those of the last member's error.
+    """
 
 
 class ToolError(OrchestraError):
@@ -131,6 +153,19 @@ class ToolError(OrchestraError):
         super().__init__(message)
         self.tool = tool
         self.task_id = task_id
+
+
+class OutputError(OrchestraError):
+    """An output file could not be written (disk full, no permission, I/O error).
+
+    Args:
+        message: one line naming the file and the operating system's reason.
+        path: the file.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class BudgetExceeded(OrchestraError):

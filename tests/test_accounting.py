@@ -8,7 +8,7 @@ import pytest
 
 from orchestra.chat import ChatRequest, ChatResponse, Choice, Message, Usage
 from orchestra.clock import FakeClock
-from orchestra.endpoints import Meter, MeteredEndpoint, Price, PriceTable, error_kind
+from orchestra.endpoints import Meter, MeteredEndpoint, Price, PriceTable
 from orchestra.errors import (
     EndpointConnectionError,
     EndpointError,
@@ -44,19 +44,6 @@ def test_price_table_matches_exact_then_longest_prefix_then_star() -> None:
     assert with_default.cost("anything", usage) == pytest.approx(3.0)
 
 
-@pytest.mark.parametrize(
-    ("exc", "kind"),
-    [
-        (RateLimitError("x", status=429), "rate_limited"),
-        (EndpointTimeout("x"), "timeout"),
-        (EndpointError("x", status=503), "http_503"),
-        (EndpointConnectionError("x"), "connection"),
-        (NoHealthyEndpoint("x"), "no_healthy_endpoint"),
-        (ValueError("x"), "ValueError"),
-    ],
-)
-def test_error_kinds(exc: BaseException, kind: str) -> None:
-    assert error_kind(exc) == kind
 
 
 def answer(model: str, prompt: int, completion: int) -> ChatResponse:

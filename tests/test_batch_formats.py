@@ -157,6 +157,7 @@ def test_error_codes_and_resume_states() -> None:
     assert error_code(NoHealthyEndpoint("x")) == "no_healthy_endpoint"
     assert error_code(EndpointConnectionError("x")) == "connection_error"
     assert error_code(EndpointError("x", status=502)) == "server_error"
+    assert error_code(RateLimitError("x", status=429, code="insufficient_quota")) == "insufficient_quota"
     assert error_code(EndpointError("x", status=400)) == "http_error"
     assert error_code(UsageError("x")) == "invalid_request"
     assert error_code(ValueError("x")) == "internal_error"

@@ -45,11 +45,15 @@ def _batch_row(custom_id: str, model: str | None = None, prompt: str = "hello") 
 
 
 def _output(path: Path) -> dict[str, dict[str, Any]]:
+    """Output rows by custom_id; a duplicate id's own error row is keyed ``id@line``."""
     rows: dict[str, dict[str, Any]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
-        assert row["custom_id"] not in rows, f"{row['custom_id']} twice in the output"
-        rows[row["custom_id"]] = row
+        key = row["custom_id"]
+        if (row.get("error") or {}).get("code") == "duplicate_custom_id":
+            key = f"{key}@{row['error']['line']}"
+        assert key not in rows, f"{key} twice in the output"
+        rows[key] = row
     return rows
 
 
@@ -202,13 +206,22 @@ async def test_duplicates_reported_and_unknown_models_are_error_rows(tmp_path: P
     runner = BatchRunner(lanes, journal=Journal(tmp_path / "out.jsonl"))
     stats = await runner.run(JsonlSource(tmp_path / "in.jsonl"))
     out = _output(tmp_path / "out.jsonl")
-    assert sorted(out) == ["a", "b", "c"]
+    assert sorted(out) == ["a", "a@3", "b", "c"]
+    assert out["a"]["response"]["body"]["choices"][0]["message"]["content"] == "one"
+    duplicate = out["a@3"]["error"]
+    assert duplicate["code"] == "duplicate_custom_id" and (duplicate["line"], duplicate["first_line"]) == (3, 1)
+    assert "line 3" in duplicate["message"] and "line 1" in duplicate["message"]
     assert out["c"]["error"]["code"] == "no_endpoint" and "nope" in out["c"]["error"]["message"]
+    assert out["c"]["error"]["line"] == 4
     assert out["b"]["response"]["body"]["choices"][0]["message"]["content"] == "two"
     assert stats.duplicates == 1 and stats.duplicate_examples == [
         {"custom_id": "a", "line": 3, "first_line": 1}
     ]
     assert stats.unroutable == 1
+    # A resume sends nothing again and writes no second error row for the duplicate.
+    again = await BatchRunner(lanes, journal=Journal(tmp_path / "out.jsonl")).run(JsonlSource(tmp_path / "in.jsonl"))
+    assert again.skipped == 4 and again.duplicates == 0 and again.ok == 0
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 4
 
 
 async def test_resume_redoes_only_retryable_errors_and_keeps_each_id_once(tmp_path: Path) -> None:

@@ -353,8 +353,12 @@ async def test_limited_endpoint_holds_the_concurrency_cap_and_refunds_usage() ->
 async def test_limited_endpoint_pauses_on_429_and_releases_on_errors() -> None:
     clock = FakeClock()
     limiter = RateLimiter(rpm=100, window=60.0, clock=clock)
+    exhausted = {"x-ratelimit-remaining-requests": "0"}  # a shared limit is out: it concerns everyone
     model = ScriptedModel(
-        [RateLimitError("slow down", status=429, retry_after=2.5), EndpointError("bad", status=400)]
+        [
+            RateLimitError("slow down", status=429, retry_after=2.5, headers=exhausted),
+            EndpointError("bad", status=400),
+        ]
     )
     endpoint = LimitedEndpoint(model, limiter)
     with pytest.raises(RateLimitError):

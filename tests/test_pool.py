@@ -70,6 +70,7 @@ def test_non_retryable_failures_do_not_touch_health() -> None:
         "consecutive_failures": 0,
         "successes": 0,
         "errors": 5,
+        "disabled": "",
     }
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -36,17 +37,11 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import ValidationError
 
 from orchestra.chat import ChatRequest, ChatResponse, Message
-from orchestra.errors import (
-    EndpointConnectionError,
-    EndpointError,
-    EndpointTimeout,
-    NoHealthyEndpoint,
-    OrchestraError,
-    RateLimitError,
-    UsageError,
-)
+from orchestra.errors import UsageError
+from orchestra.faults import RETRYABLE_CODES, classify
 
 __all__ = [
+    "DUPLICATE_ID",
     "RETRYABLE_CODES",
     "BadLine",
     "BatchResult",
@@ -58,17 +53,16 @@ __all__ = [
     "dumps_row",
     "error_code",
     "error_row",
+    "journal_key",
     "ok_row",
     "parse_line",
     "parse_object",
     "row_state",
 ]
 
-# Error codes whose rows are redone on resume (and re-queued within a run). Everything else is a
-# final error, redone only with --retry-failed: a 400 or a malformed line fails the same way again.
-RETRYABLE_CODES = frozenset(
-    {"rate_limited", "timeout", "connection_error", "server_error", "no_healthy_endpoint", "internal_error"}
-)
+DUPLICATE_ID = "duplicate_custom_id"  # the error code of a row whose custom_id an earlier row has
+_BOM = b"\xef\xbb\xbf"
+_GENERATED = re.compile(r"line-\d+(~\d+)?")
 
 # Chat-completion body fields that map onto ChatRequest's own fields; the rest go to ``extra``.
 _REQUEST_FIELDS = (
@@ -132,27 +126,40 @@ class LineRef:
 # -- parsing ----------------------------------------------------------------------------------
 
 
-def parse_line(raw: bytes | str, line: int) -> BatchRow | BadLine | None:
+def parse_line(raw: bytes | str, line: int, *, default_id: str | None = None) -> BatchRow | BadLine | None:
     """Parse one input line; None for a blank line (not a row).
 
-    Never raises: whatever is wrong with the line is reported in the :class:`BadLine`.
+    A UTF-8 byte-order mark (which Windows tools put at the start of a file) is skipped. Never
+    raises: whatever is wrong with the line is reported in the :class:`BadLine`.
+
+    Args:
+        raw: the line.
+        line: its 1-based number.
+        default_id: the id of a row that has none (default ``line-N``; :class:`JsonlSource`
+            gives one that no real id in the file uses).
     """
-    try:
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-    except UnicodeDecodeError as exc:
-        return BadLine(f"line-{line}", line, f"line {line}: not UTF-8: {exc}")
+    generated = default_id or f"line-{line}"
+    if isinstance(raw, bytes):
+        if raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return BadLine(generated, line, f"line {line}: not UTF-8: {exc}")
+    else:
+        text = raw.removeprefix("\ufeff")
     if not text.strip():
         return None
     try:
         obj = json.loads(text)
     except ValueError as exc:
-        return BadLine(f"line-{line}", line, f"line {line}: not valid JSON: {exc}")
+        return BadLine(generated, line, f"line {line}: not valid JSON: {exc}")
     if not isinstance(obj, dict):
-        return BadLine(f"line-{line}", line, f"line {line}: expected a JSON object, got {type(obj).__name__}")
+        return BadLine(generated, line, f"line {line}: expected a JSON object, got {type(obj).__name__}")
     try:
-        return parse_object(obj, line=line)
+        return parse_object(obj, line=line, default_id=generated)
     except UsageError as exc:
-        return BadLine(_id_of(obj) or f"line-{line}", line, f"line {line}: {exc}")
+        return BadLine(_id_of(obj) or generated, line, f"line {line}: {exc}")
 
 
 def parse_object(obj: dict[str, Any], *, line: int | None = None, default_id: str | None = None) -> BatchRow:
@@ -273,6 +280,46 @@ class JsonlSource:
             self._fd = os.open(self.path, os.O_RDONLY)
         except OSError as exc:
             raise UsageError(f"cannot read input {self.path}: {exc.strerror}") from exc
+        self._reserved: set[str] | None = None
+
+    def generated_id(self, line: int) -> str:
+        """The id of line ``line`` when it has none: ``line-N``, unless a real id in the file is
+        already ``line-N``; then ``line-N~1`` (or the next number no real id uses).
+
+        Stable across runs of the same file, and never equal to a real id, so a malformed line's
+        error row cannot take the place of a valid row that happens to be called ``line-N``.
+        """
+        if self._reserved is None:
+            self._reserved = self._real_generated_like_ids()
+        candidate, k = f"line-{line}", 0
+        while candidate in self._reserved:
+            k += 1
+            candidate = f"line-{line}~{k}"
+        return candidate
+
+    def _real_generated_like_ids(self) -> set[str]:
+        """Real ids of the form ``line-N[~k]``; a byte search first, so most files are not parsed."""
+        found = False
+        with open(self.path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                if b"line-" in block or b"\\u" in block:
+                    found = True
+                    break
+        reserved: set[str] = set()
+        if not found:
+            return reserved
+        with open(self.path, "rb") as handle:
+            for raw in handle:
+                try:
+                    obj = json.loads(raw.removeprefix(_BOM))
+                except (ValueError, UnicodeDecodeError):
+                    continue
+                if isinstance(obj, dict):
+                    for key in ("custom_id", "id"):
+                        value = obj.get(key)
+                        if isinstance(value, str) and _GENERATED.fullmatch(value):
+                            reserved.add(value)
+        return reserved
 
     def scan(self) -> Iterator[tuple[LineRef, BatchRow | BadLine]]:
         offset = 0
@@ -280,13 +327,13 @@ class JsonlSource:
             for number, raw in enumerate(handle, 1):
                 ref = LineRef(number, offset, len(raw))
                 offset += len(raw)
-                parsed = parse_line(raw, number)
+                parsed = parse_line(raw, number, default_id=self.generated_id(number))
                 if parsed is not None:
                     yield ref, parsed
 
     def load(self, ticket: LineRef) -> BatchRow:
         raw = os.pread(self._fd, ticket.length, ticket.offset)
-        parsed = parse_line(raw, ticket.line)
+        parsed = parse_line(raw, ticket.line, default_id=self.generated_id(ticket.line))
         if not isinstance(parsed, BatchRow):
             raise UsageError(f"{self.path} changed while the batch ran (line {ticket.line})")
         return parsed
@@ -404,22 +451,19 @@ def error_row(custom_id: str, code: str, message: str, *, line: int | None = Non
 
 
 def error_code(exc: BaseException) -> str:
-    """The error code an exception is recorded under; see :data:`RETRYABLE_CODES`."""
-    if isinstance(exc, RateLimitError):
-        return "rate_limited"
-    if isinstance(exc, EndpointTimeout):
-        return "timeout"
-    if isinstance(exc, NoHealthyEndpoint):
-        return "no_healthy_endpoint"
-    if isinstance(exc, EndpointConnectionError):
-        return "connection_error"
-    if isinstance(exc, EndpointError):
-        return "server_error" if exc.retryable else "http_error"
-    if isinstance(exc, UsageError):
-        return "invalid_request"
-    if isinstance(exc, OrchestraError):
-        return "orchestra_error"
-    return "internal_error"
+    """The error code an exception is recorded under: :func:`orchestra.faults.classify`'s code."""
+    return classify(exc).code
+
+
+def journal_key(row: dict[str, Any]) -> str:
+    """The key a result line is journalled under: its ``custom_id``, except for the error row of a
+    duplicate id, keyed by id and line so that it neither replaces nor is replaced by the answer
+    of the first row with that id."""
+    error = row.get("error")
+    cid = str(row.get("custom_id"))
+    if isinstance(error, dict) and error.get("code") == DUPLICATE_ID:
+        return f"{cid}\x00{error.get('line')}"
+    return cid
 
 
 def row_state(row: dict[str, Any], *, retry_failed: bool = False) -> str:

@@ -7,9 +7,16 @@ store could disagree with it.
 - **Append, flush, fsync.** Each finished row is appended as one line with ``os.write`` on an
   ``O_APPEND`` descriptor. The group of rows that finished together is written in one call and
   then fsynced in one call (group commit), so 100,000 fast rows do not cost 100,000 fsyncs.
-- **Torn lines.** A crash can leave the last line half-written. :meth:`Journal.open` cuts the file
-  back to its last newline before anything else. JSON escapes newlines, so every complete line
-  is a complete row. A corrupt line anywhere else is refused, not guessed at.
+- **Torn lines.** A crash can leave the last line half-written. JSON escapes newlines, so every
+  complete line is a complete row. :meth:`Journal.open` first checks that the file is a journal
+  (every complete line a result row, and the unfinished tail the start of one), and only then
+  cuts the tail back to the last newline. A file that is not a journal (the input itself,
+  ``notes.txt``) is refused without a byte changed; before, its last line was cut first.
+- **Errors of the disk.** A full disk (ENOSPC), a lost permission (EACCES) or an I/O error
+  raises :class:`~orchestra.errors.OutputError`, one line. What was written stays a valid
+  journal (a torn tail at worst), so the next run resumes each row exactly once. A failed
+  compaction removes its temporary file and leaves the journal as it was (the next run
+  compacts it).
 - **What resume skips.** Ok rows and final errors (a 400, a malformed line) are done. Rows whose
   error code is retryable (:data:`~orchestra.batch.formats.RETRYABLE_CODES`), or any error under
   ``retry_failed``, are sent again.
@@ -36,8 +43,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestra.batch.formats import dumps_row, row_state
-from orchestra.errors import UsageError
+from orchestra.batch.formats import dumps_row, journal_key, row_state
+from orchestra.errors import OutputError, UsageError
+
+# Every row orchestra writes starts so (``dumps_row`` of ``ok_row``/``error_row``, key order kept
+# by merging); an unfinished tail must be a prefix of a row that starts so.
+_ROW_START = b'{"id":"'
 
 __all__ = ["Journal", "Recovery", "iter_journal", "merge_journals", "winning_lines"]
 
@@ -79,11 +90,26 @@ def iter_journal(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
                 raise UsageError(
                     f"{path}:{number}: not a result line ({exc}); refusing to resume over it"
                 ) from exc
-            if not isinstance(row, dict) or not isinstance(row.get("custom_id"), str):
+            if not _is_result_row(row):
                 raise UsageError(
-                    f"{path}:{number}: a result line has no custom_id; refusing to resume over it"
+                    f"{path}:{number}: not a result line (no custom_id with a response or error); "
+                    "refusing to write to it"
                 )
             yield number, start, row
+
+
+def _is_result_row(row: Any) -> bool:
+    """A Batch API output row: a ``custom_id`` and a ``response`` or an ``error``, and no request."""
+    return (
+        isinstance(row, dict)
+        and isinstance(row.get("custom_id"), str)
+        and ("response" in row or "error" in row)
+        and "body" not in row
+    )
+
+
+def _os_error(action: str, path: Path, exc: OSError) -> OutputError:
+    return OutputError(f"cannot {action} {path}: {exc.strerror or exc}", path=str(path))
 
 
 class Journal:
@@ -109,26 +135,46 @@ class Journal:
     # -- lifecycle --------------------------------------------------------------------------
 
     def open(self) -> Recovery:
-        """Lock the output, cut a torn tail, and read what is already done.
+        """Lock the output, check it is a journal, cut a torn tail, and read what is already done.
 
         Raises:
-            UsageError: another run holds the file, or it holds a corrupt line.
+            UsageError: another run holds the file, or it is not a journal (a corrupt line, or
+                not result rows at all); the file is left untouched.
+            OutputError: the file cannot be opened or written (permission, disk).
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        except IsADirectoryError as exc:
+            raise UsageError(f"output {self.path} is a directory") from exc
+        except OSError as exc:
+            raise _os_error("open", self.path, exc) from exc
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            os.close(self._fd)
-            self._fd = -1
+            self.close()
             raise UsageError(f"{self.path} is being written by another batch run") from exc
-        self.recovery = Recovery(truncated_bytes=self._cut_torn_tail())
-        for number, _, row in iter_journal(self.path):
-            self._note(row["custom_id"], row_state(row, retry_failed=self.retry_failed))
-            self.recovery.lines = number
+        try:
+            self._recover()
+        except BaseException:
+            self.close()
+            raise
+        return self.recovery
+
+    def _recover(self) -> None:
+        states: dict[str, str] = {}
+        multi: set[str] = set()
+        lines = 0
+        for number, _, row in iter_journal(self.path):  # reads only: refuses a foreign file first
+            key = journal_key(row)
+            if key in states:
+                multi.add(key)
+            states[key] = row_state(row, retry_failed=self.retry_failed)
+            lines = number
+        self.recovery = Recovery(lines=lines, truncated_bytes=self._cut_torn_tail())
+        self._state, self._multi = states, multi
         for state in self._state.values():
             setattr(self.recovery, state, getattr(self.recovery, state) + 1)
-        return self.recovery
 
     def _cut_torn_tail(self) -> int:
         size = os.fstat(self._fd).st_size
@@ -143,8 +189,17 @@ class Journal:
             keep = start
         if keep == size:
             return 0
-        os.ftruncate(self._fd, keep)
-        os.fsync(self._fd)
+        tail = os.pread(self._fd, min(size - keep, len(_ROW_START)), keep)
+        if not _ROW_START.startswith(tail):
+            raise UsageError(
+                f"{self.path} does not end with a result line (its last line is not a row this "
+                "command wrote); refusing to write to it"
+            )
+        try:
+            os.ftruncate(self._fd, keep)
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise _os_error("repair", self.path, exc) from exc
         return size - keep
 
     def _note(self, custom_id: str, state: str) -> None:
@@ -170,19 +225,27 @@ class Journal:
             raise RuntimeError("journal is not open")
         data = b"".join(dumps_row(row) for row in rows)
         view = memoryview(data)
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
-        if self.durable:
-            os.fsync(self._fd)
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+            if self.durable:
+                os.fsync(self._fd)
+        except OSError as exc:
+            # What reached the file is whole rows and at most one torn line, which the next
+            # open cuts: the journal stays resumable.
+            raise _os_error("write", self.path, exc) from exc
         for row in rows:
-            self._note(row["custom_id"], row_state(row, retry_failed=False))
+            self._note(journal_key(row), row_state(row, retry_failed=False))
 
     def compact(self) -> int:
         """Keep only the last line of each id (atomically); returns the number of lines dropped."""
         if not self._multi:
             return 0
-        dropped = _rewrite_last_wins([self.path], self.path, self._multi)
+        try:
+            dropped = _rewrite_last_wins([self.path], self.path, self._multi)
+        except OSError as exc:
+            raise _os_error("compact", self.path, exc) from exc
         self._multi.clear()
         return dropped
 
@@ -202,7 +265,7 @@ def winning_lines(paths: Sequence[Path], ids: set[str] | None) -> dict[str, tupl
     best: dict[str, tuple[int, int, bool]] = {}
     for index, path in enumerate(paths):
         for _, offset, row in iter_journal(path):
-            cid = row["custom_id"]
+            cid = journal_key(row)
             if ids is not None and cid not in ids:
                 continue
             ok = not row.get("error")
@@ -217,17 +280,21 @@ def _rewrite_last_wins(paths: Sequence[Path], dest: Path, ids: set[str] | None) 
     winners = winning_lines(paths, ids)
     tmp = dest.with_name(dest.name + ".compact.tmp")
     dropped = 0
-    with open(tmp, "wb") as out:
-        for index, path in enumerate(paths):
-            for _, offset, row in iter_journal(path):
-                cid = row["custom_id"]
-                if (ids is None or cid in ids) and winners.get(cid) != (index, offset):
-                    dropped += 1
-                    continue
-                out.write(dumps_row(row))
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, dest)
+    try:
+        with open(tmp, "wb") as out:
+            for index, path in enumerate(paths):
+                for _, offset, row in iter_journal(path):
+                    cid = journal_key(row)
+                    if (ids is None or cid in ids) and winners.get(cid) != (index, offset):
+                        dropped += 1
+                        continue
+                    out.write(dumps_row(row))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a half-written copy (disk full) must not stay behind
+        raise
     _fsync_dir(dest.parent)
     return dropped
 
@@ -240,13 +307,20 @@ def merge_journals(sources: Sequence[str | os.PathLike[str]], dest: str | os.Pat
 
     Returns:
         the number of lines written.
+
+    Raises:
+        UsageError: a source is not a journal.
+        OutputError: ``dest`` cannot be written.
     """
     paths = [Path(p) for p in sources if Path(p).exists()]
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    _rewrite_last_wins(paths, dest, None)
-    with open(dest, "rb") as handle:
-        return sum(1 for _ in handle)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        _rewrite_last_wins(paths, dest, None)
+        with open(dest, "rb") as handle:
+            return sum(1 for _ in handle)
+    except OSError as exc:
+        raise _os_error("write", dest, exc) from exc
 
 
 def _fsync_dir(directory: Path) -> None:

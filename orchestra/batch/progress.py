@@ -114,7 +114,7 @@ class ProgressView:
         """One line: elapsed, rows done of the total, and what was skipped, invalid or duplicated."""
         s = self.stats
         done = s.ok + s.failed
-        total = s.scanned - s.skipped - s.duplicates if not s.reading else None
+        total = s.scanned - s.skipped if not s.reading else None
         shown_total = str(total) if total is not None else f"~{self.expected or s.scanned}"
         parts = [f"{self.title}  {_eta(s.elapsed())} elapsed", f"rows {done}/{shown_total}", f"ok {s.ok}"]
         parts.append(f"failed {s.failed}")
@@ -126,6 +126,8 @@ class ProgressView:
             parts.append(f"duplicate ids {s.duplicates}")
         if s.retries:
             parts.append(f"re-sent {s.retries}")
+        if s.stopped:
+            parts.append(f"stopped: {'; '.join(s.stopped.values())}")
         return Text("  ·  ".join(parts))
 
     def table(self) -> Table:
@@ -204,6 +206,12 @@ def summary_table(summary: dict[str, Any]) -> Group:
     )
     if rows["invalid"] or rows["duplicates"]:
         head.append(f"\ninvalid lines {rows['invalid']}  ·  duplicate custom_ids {rows['duplicates']}")
+    for lane, reason in (summary.get("stopped") or {}).items():
+        head.append(f"\nstopped {lane}: {reason}")
+    if rows.get("left_for_resume"):
+        head.append(f"\n{rows['left_for_resume']} rows left unsent: run the same command again to resume")
+    if summary.get("output_error"):
+        head.append(f"\noutput error: {summary['output_error']}")
     if summary.get("interrupted"):
         head.append("\ninterrupted: run the same command again to resume")
     table = Table(box=None, pad_edge=False, header_style="bold")

@@ -42,9 +42,9 @@ from orchestra.batch.runner import BatchRunner, lane_concurrency
 from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Usage
 from orchestra.endpoints.base import Endpoint, WrapperEndpoint
 from orchestra.endpoints.config import EndpointSpec
-from orchestra.endpoints.limited import LimitedEndpoint, close_stream, outcome_of
+from orchestra.endpoints.limited import LimitedEndpoint, close_stream, failure_effect
 from orchestra.endpoints.limits import Outcome, Permit, RateLimiter
-from orchestra.errors import EndpointError, UsageError
+from orchestra.errors import UsageError
 
 __all__ = [
     "LimiterActor",
@@ -249,21 +249,21 @@ class SharedLimitedEndpoint(WrapperEndpoint):
         budget = request.max_tokens or request.extra.get("max_completion_tokens") or self.default_max_tokens
         return request.estimated_prompt_tokens() + int(budget) * request.n
 
-    async def _failed(self, number: int, exc: BaseException) -> None:
-        outcome, used = outcome_of(exc)
+    async def _failed(self, number: int, tokens: int, exc: BaseException) -> None:
+        pause, used, outcome = failure_effect(exc, tokens)
         with anyio.CancelScope(shield=True):  # the permit must come back even when we are cancelled
-            if outcome is Outcome.RATE_LIMITED:
-                retry_after = exc.retry_after if isinstance(exc, EndpointError) else None
-                await self._call("pause", retry_after if retry_after is not None else 1.0)
+            if pause is not None:
+                await self._call("pause", pause)
             await self._call("release", number, used, outcome.value)
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        number = await self._call("acquire", self._tokens(request))
+        tokens = self._tokens(request)
+        number = await self._call("acquire", tokens)
         token = _PERMIT.set(number)
         try:
             response = await self.inner.complete(request)
         except BaseException as exc:
-            await self._failed(number, exc)
+            await self._failed(number, tokens, exc)
             raise
         finally:
             _PERMIT.reset(token)
@@ -272,7 +272,8 @@ class SharedLimitedEndpoint(WrapperEndpoint):
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         """Stream under one permit, released with the usage chunk's count."""
-        number = await self._call("acquire", self._tokens(request))
+        tokens = self._tokens(request)
+        number = await self._call("acquire", tokens)
         chunks = self.inner.stream(request)
         used: int | None = None
         try:
@@ -281,7 +282,7 @@ class SharedLimitedEndpoint(WrapperEndpoint):
                     used = _used(chunk.usage)
                 yield chunk
         except BaseException as exc:
-            await self._failed(number, exc)
+            await self._failed(number, tokens, exc)
             raise
         else:
             await self._call("release", number, used, Outcome.OK.value)

@@ -16,8 +16,15 @@ Shape (all in one anyio task group, no loose tasks):
 
 In flight at once: at most ``sum(concurrency)`` requests, whatever the input's size. A row that
 fails with a retryable error after the endpoint's own retries is put back at the end of its lane
-(up to ``max_row_attempts`` sends) rather than failing the row at once. prompto instead retries
-only in whole extra passes (DESIGN.md, batch).
+(up to ``max_row_attempts`` sends, and within ``row_deadline`` seconds when one is set) rather
+than failing the row at once. prompto instead retries only in whole extra passes (DESIGN.md,
+batch).
+
+Every row gets exactly one answer: a malformed line, a row no endpoint serves and a second row
+with an already used ``custom_id`` each get their own error row, with their line number. A lane
+whose endpoints all became unusable (an exhausted quota, a refused key, an unknown model, an
+address that never answered: :attr:`orchestra.faults.Fault.endpoint_final`) *stops*: its
+remaining rows are left out of the output for a resume, rather than each paying the error again.
 """
 
 from __future__ import annotations
@@ -33,12 +40,11 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from orchestra.batch.formats import (
-    RETRYABLE_CODES,
+    DUPLICATE_ID,
     BadLine,
     BatchResult,
     BatchRow,
     RowSource,
-    error_code,
     error_row,
     ok_row,
 )
@@ -47,7 +53,9 @@ from orchestra.batch.stats import BatchStats, EndpointProbe, LaneStats, iter_sta
 from orchestra.clock import Clock, MonotonicClock
 from orchestra.endpoints.base import Endpoint
 from orchestra.endpoints.config import EndpointSpec
-from orchestra.errors import EndpointError, UsageError
+from orchestra.endpoints.headers import honoured_wait
+from orchestra.errors import EndpointError, EndpointTimeout, OutputError, UsageError
+from orchestra.faults import classify
 
 __all__ = ["BatchRunner", "Router", "lane_concurrency"]
 
@@ -124,6 +132,17 @@ class Router:
         raise UsageError(f"the row names no model and there are several: {', '.join(sorted(self.lanes))}")
 
 
+@dataclass(slots=True)
+class _Item:
+    """A row waiting in a lane: its source ticket, id and line, and the sends it has had."""
+
+    ticket: Any
+    custom_id: str
+    line: int | None
+    attempt: int = 0
+    started: float | None = None  # clock time of its first send (the row deadline counts from it)
+
+
 @dataclass(eq=False)
 class _Lane:
     """One pool's queue of tickets. Closed once the input is read and every row of it finished."""
@@ -131,17 +150,18 @@ class _Lane:
     name: str
     endpoint: Endpoint
     stats: LaneStats
-    send: MemoryObjectSendStream[tuple[Any, int]]
-    receive: MemoryObjectReceiveStream[tuple[Any, int]]
+    send: MemoryObjectSendStream[_Item]
+    receive: MemoryObjectReceiveStream[_Item]
     pending: int = 0  # rows routed here and not finished (a row waiting to be re-sent counts)
     reading: bool = True
+    stopped: str | None = None  # why the lane stopped early (its endpoints are unusable)
     _closed: bool = field(default=False)
 
-    def put(self, ticket: Any, attempt: int = 0, *, new: bool = True) -> None:
+    def put(self, item: _Item, *, new: bool = True) -> None:
         if new:
             self.pending += 1
             self.stats.total += 1
-        self.send.send_nowait((ticket, attempt))
+        self.send.send_nowait(item)
 
     def finish_one(self) -> None:
         self.pending -= 1
@@ -170,7 +190,10 @@ class BatchRunner:
         journal: the output journal (None: results are only handed to ``on_result``).
         max_row_attempts: sends per row at most, counting runner-level re-sends only.
         retry_delay: seconds before the first runner-level re-send (doubled each time, jittered).
-        clock: time source of the statistics.
+        clock: time source of the statistics and of ``row_deadline``.
+        row_deadline: seconds a row may take from its first send, all attempts and waits
+            included (None: no bound in time, only ``max_row_attempts``). A row out of time ends
+            with a ``timeout`` error, which a resume redoes.
     """
 
     def __init__(
@@ -184,9 +207,13 @@ class BatchRunner:
         max_row_attempts: int = 3,
         retry_delay: float = 1.0,
         clock: Clock | None = None,
+        row_deadline: float | None = None,
     ) -> None:
         if max_row_attempts < 1:
             raise UsageError("max_row_attempts must be at least 1")
+        if row_deadline is not None and not row_deadline > 0:
+            raise UsageError("row_deadline must be a positive number of seconds")
+        self.row_deadline = row_deadline
         self.router = Router(lanes, by_model=by_model, default=default)
         self.journal = journal
         self.max_row_attempts = max_row_attempts
@@ -212,10 +239,13 @@ class BatchRunner:
         compaction, and the next run does it.
 
         Raises:
-            UsageError: the output is locked by another run or holds a corrupt line.
+            UsageError: the output is the input, is locked by another run, or is not a journal.
+            OutputError: the output cannot be written (disk full, permission); what was written
+                resumes exactly once.
         """
         if self.journal is not None:
             try:
+                _check_not_input(source, self.journal)
                 self.stats.recovery = self.journal.open()
             except BaseException:
                 source.close()
@@ -229,16 +259,21 @@ class BatchRunner:
             self.stats.finished = self.stats.clock.now()
             source.close()
             if self.journal is not None:
-                if not self.stats.interrupted:
-                    self.stats.compacted_lines = self.journal.compact()
-                self.journal.close()
+                try:
+                    if not self.stats.interrupted:
+                        self.stats.compacted_lines = self.journal.compact()
+                except OutputError as exc:
+                    self.stats.output_error = str(exc)
+                    raise
+                finally:
+                    self.journal.close()
         return self.stats
 
     async def _run(self, source: RowSource, on_result: ResultHook | None) -> None:
         results_send, results_receive = anyio.create_memory_object_stream[BatchResult](_RESULT_BUFFER)
         lanes: dict[str, _Lane] = {}
         for name, endpoint in self.router.lanes.items():
-            send, receive = anyio.create_memory_object_stream[tuple[Any, int]](math.inf)
+            send, receive = anyio.create_memory_object_stream[_Item](math.inf)
             lanes[name] = _Lane(name, endpoint, self.stats.lanes[name], send, receive)
         async with anyio.create_task_group() as group:
             self._group = group
@@ -265,7 +300,7 @@ class BatchRunner:
                     stats.scanned += 1
                     cid = item.custom_id
                     if cid in first_line:
-                        stats.note_duplicate(cid, item.line, first_line[cid])
+                        await self._duplicate(item, first_line[cid], results)
                         continue
                     first_line[cid] = item.line
                     if self.journal is not None and self.journal.is_done(cid):
@@ -277,14 +312,21 @@ class BatchRunner:
                         await results.send(BatchResult(cid, row, line=item.line))
                         continue
                     try:
-                        lane_name = self.router.route(item)
+                        name = self.router.route(item)
                     except UsageError as exc:
                         stats.unroutable += 1
-                        await results.send(
-                            BatchResult(cid, error_row(cid, "no_endpoint", str(exc)), line=item.line)
+                        row = error_row(
+                            cid,
+                            "no_endpoint",
+                            f"line {item.line}: {exc}" if item.line else str(exc),
+                            line=item.line,
                         )
+                        await results.send(BatchResult(cid, row, line=item.line))
                         continue
-                    lanes[lane_name].put(ticket)
+                    if lanes[name].stopped is not None:
+                        stats.left += 1  # its endpoints are unusable: left for a resume
+                        continue
+                    lanes[name].put(_Item(ticket, cid, item.line))
                     # Let the worker this ticket wakes send its request before the next row is
                     # read. Handing out 64 tickets between two checkpoints made 64 workers build
                     # their requests (~0.5 ms of SDK CPU each) before the loop polled once, so
@@ -296,65 +338,120 @@ class BatchRunner:
             for lane in lanes.values():
                 lane.input_done()
 
+    async def _duplicate(
+        self, item: BatchRow | BadLine, first: int | None, results: MemoryObjectSendStream[BatchResult]
+    ) -> None:
+        """A second row with a used custom_id: its own error row, naming both lines."""
+        cid = item.custom_id
+        row = error_row(
+            cid,
+            DUPLICATE_ID,
+            f"line {item.line}: custom_id {cid!r} is already used by line {first}; this row was not sent",
+            line=item.line,
+        )
+        row["error"]["first_line"] = first
+        if self.journal is not None and self.journal.is_done(f"{cid}\x00{item.line}"):
+            self.stats.skipped += 1
+            return
+        self.stats.note_duplicate(cid, item.line, first)
+        await results.send(BatchResult(cid, row, line=item.line))
+
     # -- the workers ----------------------------------------------------------------------------
 
     async def _work(
         self,
         lane: _Lane,
         source: RowSource,
-        tickets: MemoryObjectReceiveStream[tuple[Any, int]],
+        tickets: MemoryObjectReceiveStream[_Item],
         results: MemoryObjectSendStream[BatchResult],
     ) -> None:
         async with tickets, results:
-            async for ticket, attempt in tickets:
+            async for item in tickets:
+                if lane.stopped is not None:
+                    self.stats.left += 1  # not sent: left for a resume
+                    lane.finish_one()
+                    continue
                 lane.stats.in_flight += 1
                 try:
-                    result = await self._send(lane, source, ticket, attempt)
+                    result = await self._send(lane, source, item)
                 finally:
                     lane.stats.in_flight -= 1
                 if result is None:
-                    continue  # put back for another attempt; still pending
+                    continue  # put back for another attempt (still pending), or left for a resume
                 await results.send(result)
                 lane.finish_one()
 
-    async def _send(self, lane: _Lane, source: RowSource, ticket: Any, attempt: int) -> BatchResult | None:
+    async def _send(self, lane: _Lane, source: RowSource, item: _Item) -> BatchResult | None:
+        cid, line = item.custom_id, item.line
         try:
-            row = source.load(ticket)
+            row = source.load(item.ticket)
         except UsageError as exc:
-            line = getattr(ticket, "line", None)
-            cid = f"line-{line}"
             return BatchResult(
                 cid, error_row(cid, "invalid_input", str(exc), line=line), lane=lane.name, line=line
             )
+        now = self.stats.clock.now()
+        if item.started is None:
+            item.started = now
         try:
-            response = await lane.endpoint.complete(row.request)
+            response = await self._complete(lane, row, item, now)
         except Exception as exc:  # every failure of one row is that row's error, never the run's
-            code = error_code(exc)
-            if code in RETRYABLE_CODES and attempt + 1 < self.max_row_attempts:
-                lane.stats.retries += 1
-                assert self._group is not None
-                self._group.start_soon(self._resend, lane, ticket, attempt + 1, self._delay(exc, attempt))
+            fault = classify(exc)
+            if fault.endpoint_final:
+                self._stop(lane, exc)
+                self.stats.left += 1
+                lane.finish_one()
                 return None
-            message = str(exc) if code != "internal_error" else f"{type(exc).__name__}: {exc}"
-            row_out = error_row(row.custom_id, code, message)
-            return BatchResult(row.custom_id, row_out, lane=lane.name, line=row.line, attempts=attempt + 1)
+            if fault.row_retryable and item.attempt + 1 < self.max_row_attempts and self._has_time(item):
+                lane.stats.retries += 1
+                item.attempt += 1
+                assert self._group is not None
+                self._group.start_soon(self._resend, lane, item, self._delay(exc, item.attempt - 1))
+                return None
+            message = str(exc) if fault.code != "internal_error" else f"{type(exc).__name__}: {exc}"
+            row_out = error_row(cid, fault.code, message)
+            return BatchResult(cid, row_out, lane=lane.name, line=line, attempts=item.attempt + 1)
         return BatchResult(
-            row.custom_id,
-            ok_row(row.custom_id, response),
+            cid,
+            ok_row(cid, response),
             response=response,
             lane=lane.name,
-            line=row.line,
-            attempts=attempt + 1,
+            line=line,
+            attempts=item.attempt + 1,
         )
 
+    async def _complete(self, lane: _Lane, row: BatchRow, item: _Item, now: float) -> Any:
+        if self.row_deadline is None:
+            return await lane.endpoint.complete(row.request)
+        assert item.started is not None
+        left = item.started + self.row_deadline - now
+        with anyio.move_on_after(max(0.0, left)) as scope:
+            return await lane.endpoint.complete(row.request)
+        assert scope.cancelled_caught
+        raise EndpointTimeout(
+            f"row deadline of {self.row_deadline:g} s passed after {item.attempt + 1} attempt(s)",
+            endpoint=lane.name,
+        )
+
+    def _has_time(self, item: _Item) -> bool:
+        if self.row_deadline is None or item.started is None:
+            return True
+        return self.stats.clock.now() - item.started < self.row_deadline
+
+    def _stop(self, lane: _Lane, exc: Exception) -> None:
+        """Stop a lane whose endpoints are all unusable: its rows are left for a resume."""
+        if lane.stopped is None:
+            lane.stopped = str(exc)
+            self.stats.stopped[lane.name] = str(exc)
+
     def _delay(self, exc: Exception, attempt: int) -> float:
-        server = exc.retry_after if isinstance(exc, EndpointError) and exc.retry_after is not None else 0.0
-        backoff: float = self.retry_delay * (2**attempt) * random.uniform(0.5, 1.0)
+        retry_after = exc.retry_after if isinstance(exc, EndpointError) else None
+        server = honoured_wait(retry_after) or 0.0
+        backoff = self.retry_delay * float(2**attempt) * random.uniform(0.5, 1.0)
         return max(server, backoff)
 
-    async def _resend(self, lane: _Lane, ticket: Any, attempt: int, delay: float) -> None:
+    async def _resend(self, lane: _Lane, item: _Item, delay: float) -> None:
         await anyio.sleep(delay)
-        lane.put(ticket, attempt, new=False)
+        lane.put(item, new=False)
 
     # -- the writer -----------------------------------------------------------------------------
 
@@ -372,10 +469,27 @@ class BatchRunner:
                 if self.journal is not None:
                     # One write + one fsync per group, off the event loop; not abandoned on
                     # cancellation, so a row is either wholly written or not at all.
-                    await anyio.to_thread.run_sync(self.journal.append, [r.row for r in group])
+                    try:
+                        await anyio.to_thread.run_sync(self.journal.append, [r.row for r in group])
+                    except OutputError as exc:
+                        self.stats.output_error = str(exc)
+                        raise
                 now = self.stats.clock.now()
                 for result in group:
                     if result.lane is not None:
                         self.stats.lanes[result.lane].record(result, now)
                     if on_result is not None:
                         await on_result(result)
+
+
+def _check_not_input(source: RowSource, journal: Journal) -> None:
+    """Refuse an output that is the input file (the same file by any path or link)."""
+    path = getattr(source, "path", None)
+    if path is None or not journal.path.exists():
+        return
+    try:
+        same = journal.path.samefile(path)
+    except OSError:
+        return
+    if same:
+        raise UsageError(f"the output {journal.path} is the input file; choose another output")

@@ -182,10 +182,14 @@ class BatchStats:
         skipped: rows already done in the output (resume).
         invalid: malformed input lines (recorded as error rows).
         unroutable: rows no endpoint serves (recorded as error rows).
-        duplicates: rows whose custom_id was seen earlier in the input (not sent again).
+        duplicates: rows whose custom_id was seen earlier in the input (not sent; each gets
+            its own ``duplicate_custom_id`` error row naming both lines).
+        left: rows not sent because their endpoints became unusable; a resume sends them.
+        stopped: lane -> why it stopped early (every endpoint of it unusable).
         lanes: per lane counters.
         recovery: what resume found in the output (None without an output file).
         interrupted: the run was cancelled before it finished.
+        output_error: why the output could not be written, if it could not.
     """
 
     clock: Clock = field(default_factory=MonotonicClock)
@@ -198,9 +202,12 @@ class BatchStats:
     unroutable: int = 0
     duplicates: int = 0
     duplicate_examples: list[dict[str, Any]] = field(default_factory=list)
+    left: int = 0
+    stopped: dict[str, str] = field(default_factory=dict)
     lanes: dict[str, LaneStats] = field(default_factory=dict)
     recovery: Recovery | None = None
     interrupted: bool = False
+    output_error: str | None = None
     compacted_lines: int = 0
 
     def __post_init__(self) -> None:
@@ -212,7 +219,7 @@ class BatchStats:
         return end - self.started
 
     def note_duplicate(self, custom_id: str, line: int | None, first_line: int | None) -> None:
-        """A custom_id seen twice in the input: the second is reported, not sent."""
+        """A custom_id seen twice in the input: the second gets an error row, and is not sent."""
         self.duplicates += 1
         if len(self.duplicate_examples) < _MAX_DUPLICATE_EXAMPLES:
             self.duplicate_examples.append({"custom_id": custom_id, "line": line, "first_line": first_line})
@@ -225,7 +232,12 @@ class BatchStats:
     @property
     def failed(self) -> int:
         """Rows that ended in an error in this run (invalid and unroutable lines included)."""
-        return sum(lane.failed for lane in self.lanes.values()) + self.invalid + self.unroutable
+        return (
+            sum(lane.failed for lane in self.lanes.values())
+            + self.invalid
+            + self.unroutable
+            + self.duplicates
+        )
 
     @property
     def retries(self) -> int:
@@ -260,6 +272,8 @@ class BatchStats:
             **{k: (str(v) if v is not None else None) for k, v in where.items()},
             "wall_seconds": now - self.started,
             "interrupted": self.interrupted,
+            "stopped": dict(self.stopped),
+            "output_error": self.output_error,
             "rows": {
                 "input": self.scanned,
                 "ok": previous.ok + self.ok,
@@ -267,6 +281,7 @@ class BatchStats:
                 "invalid": self.invalid,
                 "unroutable": self.unroutable,
                 "duplicates": self.duplicates,
+                "left_for_resume": self.left,
             },
             "this_run": {
                 "ok": self.ok,

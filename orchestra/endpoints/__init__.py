@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from orchestra.endpoints.accounting import Meter, MeteredEndpoint, Price, PriceTable, error_kind
+from orchestra.endpoints.accounting import Meter, MeteredEndpoint, Price, PriceTable
 from orchestra.endpoints.base import Endpoint, WrapperEndpoint
 from orchestra.endpoints.config import EndpointSpec, load_endpoints, resolve_specs
+from orchestra.endpoints.headers import honoured_wait, parse_number, parse_retry_after
 from orchestra.endpoints.limited import LimitedEndpoint
 from orchestra.endpoints.limits import (
     AdaptiveConcurrency,
@@ -18,7 +19,7 @@ from orchestra.endpoints.limits import (
 )
 from orchestra.endpoints.local import LocalModel
 from orchestra.endpoints.local_model import ensure_model
-from orchestra.endpoints.openai import OpenAIEndpoint, parse_retry_after
+from orchestra.endpoints.openai import OpenAIEndpoint
 from orchestra.endpoints.pool import EndpointPool
 from orchestra.endpoints.retry import RetryingEndpoint, RetryStats
 from orchestra.endpoints.routing import EndpointHealth, RoutingPolicy
@@ -51,9 +52,10 @@ __all__ = [
     "build_endpoint",
     "connect",
     "ensure_model",
-    "error_kind",
+    "honoured_wait",
     "load_endpoints",
     "parse_duration",
+    "parse_number",
     "parse_retry_after",
     "resolve_specs",
 ]

@@ -18,14 +18,9 @@ from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Usage
 from orchestra.clock import Clock, MonotonicClock
 from orchestra.endpoints.base import Endpoint, WrapperEndpoint
 from orchestra.endpoints.limited import close_stream
-from orchestra.errors import (
-    EndpointConnectionError,
-    EndpointError,
-    EndpointTimeout,
-    NoHealthyEndpoint,
-)
+from orchestra.faults import classify
 
-__all__ = ["Meter", "MeteredEndpoint", "Price", "PriceTable", "error_kind"]
+__all__ = ["Meter", "MeteredEndpoint", "Price", "PriceTable"]
 
 
 @dataclass(frozen=True)
@@ -84,23 +79,6 @@ class PriceTable:
         """USD for ``usage`` of ``model`` (0.0 when the model is not priced)."""
         price = self.lookup(model)
         return price.cost(usage) if price is not None else 0.0
-
-
-def error_kind(exc: BaseException) -> str:
-    """A short label for an error, for counting: ``rate_limited``, ``timeout``, ``http_503`` ..."""
-    if isinstance(exc, NoHealthyEndpoint):
-        return "no_healthy_endpoint"
-    if isinstance(exc, EndpointTimeout):
-        return "timeout"
-    if isinstance(exc, EndpointError) and exc.status == 429:
-        return "rate_limited"
-    if isinstance(exc, EndpointError) and exc.status is not None:
-        return f"http_{exc.status}"
-    if isinstance(exc, EndpointConnectionError):
-        return "connection"
-    if isinstance(exc, Exception):
-        return type(exc).__name__
-    return "cancelled"
 
 
 @dataclass
@@ -172,7 +150,7 @@ class Meter:
         cost: float = 0.0,
         error: str | None = None,
     ) -> None:
-        """Record one request to ``endpoint``: ``error`` is an :func:`error_kind` label, None for success."""
+        """Record one request to ``endpoint``: ``error`` is an :func:`orchestra.faults.classify` code, None for success."""
         tally = self._by_endpoint.setdefault(endpoint, _Tally())
         tally.add(latency, usage, cost, error)
         self._total.add(latency, usage, cost, error)
@@ -225,7 +203,7 @@ class MeteredEndpoint(WrapperEndpoint):
         try:
             response = await self.inner.complete(request)
         except BaseException as exc:
-            self.meter.record(self.name, latency=self.clock.now() - start, error=error_kind(exc))
+            self.meter.record(self.name, latency=self.clock.now() - start, error=classify(exc).code)
             raise
         cost = self._cost(response.usage, request.model, response.model)
         response = response.model_copy(update={"cost": cost, "endpoint": response.endpoint or self.name})
@@ -242,7 +220,9 @@ class MeteredEndpoint(WrapperEndpoint):
                 usage = chunk.usage or usage
                 yield chunk
         except BaseException as exc:
-            self.meter.record(self.name, latency=self.clock.now() - start, usage=usage, error=error_kind(exc))
+            self.meter.record(
+                self.name, latency=self.clock.now() - start, usage=usage, error=classify(exc).code
+            )
             raise
         finally:
             await close_stream(chunks)

@@ -24,13 +24,13 @@ Three decisions answer the requirements of DESIGN.md ("Endpoints"):
 from __future__ import annotations
 
 import math
-import re
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 
 from orchestra.clock import Clock, MonotonicClock
+from orchestra.endpoints.headers import parse_duration, parse_number, parse_retry_after
+from orchestra.faults import Outcome
 
 __all__ = [
     "AdaptiveConcurrency",
@@ -42,33 +42,6 @@ __all__ = [
     "TokenBucket",
     "parse_duration",
 ]
-
-
-# -- durations in OpenAI's x-ratelimit-reset-* format ------------------------------------------
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|h|m|s)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> float | None:
-    """Seconds in a Go-style duration as OpenAI sends it (``"1s"``, ``"6m0s"``, ``"20ms"``, ``"0.5s"``).
-
-    A bare number is read as seconds. Returns None when ``text`` is not a duration.
-    """
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    total, pos = 0.0, 0
-    for match in _DURATION_PART.finditer(text):
-        if match.start() != pos:
-            return None
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    return total if pos == len(text) and pos > 0 else None
 
 
 # -- the sliding-window bucket -----------------------------------------------------------------
@@ -138,6 +111,8 @@ class TokenBucket:
             self._used -= self._debits.popleft().amount
         if self._shadow and self._shadow_until <= now:
             self._shadow = 0.0
+        if self._shadow < 0 and self._used + self._shadow < 0:
+            self._shadow = -self._used  # a credit never makes more than the capacity available
         if not self._debits and not self._held:
             self._used = 0.0  # no float drift survives an empty window
         return now
@@ -219,37 +194,27 @@ class TokenBucket:
             reservation.expires_at = now + self.window
             self._debits.append(reservation)
 
-    def learn(self, remaining: float, reset: float, *, seen_available: float | None = None) -> None:
+    def learn(
+        self, remaining: float, reset: float, *, seen_available: float | None = None, credit: bool = False
+    ) -> bool:
         """Take in the server's view: ``remaining`` units left, full again in ``reset`` seconds.
 
         When the server has fewer units left than we had (``seen_available``: what we thought
         was available by our own debits when that request was granted; default: now), the
         difference is usage we did not send: debit it until ``reset``, replacing the previous
-        such debit. Never credits: our own debits are facts.
+        such debit. With ``credit`` (a limit we only learned, whose window we may overestimate),
+        more units left at the server than by our count are credited until ``reset``: the server
+        has shown it accepts them. Returns whether units were credited.
         """
         now = self._purge()
         ours = self.capacity - self._used if seen_available is None else seen_available
-        self._shadow = max(0.0, ours - remaining)
+        self._shadow = ours - remaining if credit else max(0.0, ours - remaining)
         self._shadow_until = now + reset
+        self._purge()
+        return self._shadow < 0
 
 
 # -- outcomes, permits, stats ------------------------------------------------------------------
-
-
-class Outcome(StrEnum):
-    """How a request ended, as far as limits care."""
-
-    OK = "ok"
-    RATE_LIMITED = "rate_limited"  # 429: pause the endpoint, cut concurrency
-    OVERLOADED = "overloaded"  # 503: cut concurrency
-    TIMEOUT = "timeout"  # no answer in time: cut concurrency
-    ERROR = "error"  # any other failure: says nothing about load
-    CANCELLED = "cancelled"  # the caller gave up: says nothing at all
-
-    @property
-    def congested(self) -> bool:
-        """Whether this outcome is a sign the server is overloaded (AIMD's loss signal)."""
-        return self in (Outcome.RATE_LIMITED, Outcome.OVERLOADED, Outcome.TIMEOUT)
 
 
 @dataclass(eq=False)
@@ -386,6 +351,8 @@ class RateLimiter:
         clock: time source.
         adaptive: adapt the concurrency cap with AIMD (servers that send no limits).
         initial_concurrency: where the adaptive cap starts.
+        learned_window: the window a limit learned from headers starts with (stretched up to
+            ``window`` by the server's reset and retry-after evidence).
     """
 
     def __init__(
@@ -397,9 +364,11 @@ class RateLimiter:
         clock: Clock | None = None,
         adaptive: bool = False,
         initial_concurrency: int = 100,
+        learned_window: float = 1.0,
     ) -> None:
         self.clock: Clock = clock or MonotonicClock()
         self.window = window
+        self.learned_window = learned_window
         self._configured = {"requests": rpm, "tokens": tpm}
         self.requests = TokenBucket(rpm, window, self.clock) if rpm else None
         self.tokens = TokenBucket(tpm, window, self.clock) if tpm else None
@@ -537,19 +506,42 @@ class RateLimiter:
         the difference is debited until ``reset``. Give the ``permit`` of the request whose
         response carried the headers when known: the server counted ``remaining`` when that
         request arrived, so it is compared with what we had then, not with now.
+
+        A *learned* limit (one not configured) never throttles below what the server shows it
+        accepts. Its window is not assumed to be ``window`` (a minute): it starts at
+        ``learned_window`` and is stretched only by evidence, the longest ``reset`` (time until
+        the server's limit is full again, which is at most its window) or, on an exhausted limit,
+        ``retry-after``. And when the server has *more* left than our own count says, the
+        difference is credited until its reset. Assuming a minute made a server with a 5 s window
+        and 60 requests (12 a second) into 60 a minute, 9% of what it allows.
+
+        Every value is parsed safely: unreadable, negative or infinite numbers are ignored.
         """
         lowered = {k.lower(): v for k, v in headers.items()}
+        hint = parse_retry_after(lowered)
         for kind in ("requests", "tokens"):
-            limit = _number(lowered.get(_HEADER.format("limit", kind)))
-            remaining = _number(lowered.get(_HEADER.format("remaining", kind)))
-            reset = parse_duration(lowered.get(_HEADER.format("reset", kind)) or "")
+            limit = parse_number(lowered.get(_HEADER.format("limit", kind)))
+            remaining = parse_number(lowered.get(_HEADER.format("remaining", kind)))
+            reset = parse_duration(lowered.get(_HEADER.format("reset", kind)))
             bucket = self._learn_capacity(kind, limit)
-            if bucket is None or remaining is None or reset is None:
+            if bucket is None:
+                continue
+            learned = self._configured[kind] is None
+            if learned:
+                exhausted = remaining is None or remaining < 1
+                self._stretch_window(bucket, reset)
+                self._stretch_window(bucket, hint if exhausted else None)
+            if remaining is None or reset is None:
                 continue
             seen = None
             if permit is not None:
                 seen = permit.requests_seen if kind == "requests" else permit.tokens_seen
-            bucket.learn(remaining, reset, seen_available=seen)
+            if bucket.learn(remaining, min(reset, self.window), seen_available=seen, credit=learned):
+                self._notify()
+
+    def _stretch_window(self, bucket: TokenBucket, seconds: float | None) -> None:
+        if seconds is not None and seconds > bucket.window:
+            bucket.window = min(self.window, seconds)
 
     def _learn_capacity(self, kind: str, limit: float | None) -> TokenBucket | None:
         bucket = self.requests if kind == "requests" else self.tokens
@@ -558,7 +550,7 @@ class RateLimiter:
         configured = self._configured[kind]
         capacity = limit if configured is None else min(configured, limit)
         if bucket is None:
-            bucket = TokenBucket(capacity, self.window, self.clock)
+            bucket = TokenBucket(capacity, min(self.window, self.learned_window), self.clock)
             setattr(self, kind, bucket)
         elif bucket.capacity != capacity:
             grew = capacity > bucket.capacity
@@ -595,12 +587,3 @@ class RateLimiter:
             tokens_available=self.tokens.available() if self.tokens else None,
             paused_for=self.paused_for,
         )
-
-
-def _number(text: str | None) -> float | None:
-    if text is None:
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        return None

@@ -17,17 +17,20 @@ transport, since aiohttp runs only on asyncio.
 
 from __future__ import annotations
 
-import email.utils
+import errno
+import json
 import os
-import time
-from collections.abc import AsyncIterator, Mapping
+import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
 import openai
 import sniffio
 
-from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Choice, Message, ToolCall, Usage
+from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Message, Usage
+from orchestra.endpoints.headers import DEFAULT_MAX_RETRY_AFTER, honoured_wait, parse_retry_after
+from orchestra.endpoints.wire import SSEDecoder, parse_chunk, parse_response
 from orchestra.errors import (
     EndpointConnectionError,
     EndpointError,
@@ -36,33 +39,12 @@ from orchestra.errors import (
     UsageError,
 )
 
-__all__ = ["OpenAIEndpoint", "parse_retry_after"]
+__all__ = ["OpenAIEndpoint", "parse_retry_after"]  # parse_retry_after: re-exported from .headers
 
 _NO_KEY = "orchestra-no-key"  # local servers ignore the key, but the SDK insists on one
 # Idle connections are kept this long: a client paused by a 429 for most of a 60 s window should
 # still find warm connections (httpx2's default is 5 s).
 _KEEPALIVE_SECONDS = 30.0
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` (OpenAI's, preferred) or ``retry-after``.
-
-    ``retry-after`` may be seconds or an HTTP date (RFC 9110 §10.2.3).
-    """
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
 
 
 class OpenAIEndpoint:
@@ -80,6 +62,9 @@ class OpenAIEndpoint:
         on_headers: called with every response's headers (lower-cased), e.g. to learn rate limits.
         chat_template: a Jinja chat template (a model's ``tokenizer_config.json`` ``chat_template``)
             for :meth:`apply_template`; None asks the server (llama.cpp's ``/apply-template``).
+        max_retry_after: the longest server-requested wait (Retry-After) honoured, in seconds; a
+            longer (or unreadable) one is dropped from the error, so the retry layer uses its own
+            jittered backoff (the openai SDK's rule, with its 60 s bound).
     """
 
     def __init__(
@@ -93,6 +78,7 @@ class OpenAIEndpoint:
         max_connections: int = 1000,
         transport: httpx2.AsyncBaseTransport | None = None,
         on_headers: Any = None,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         chat_template: str | None = None,
     ) -> None:
         base_url = base_url or os.environ.get("OPENAI_BASE_URL")
@@ -102,6 +88,7 @@ class OpenAIEndpoint:
         self.model = model
         self.name = name or self.base_url
         self.on_headers = on_headers
+        self.max_retry_after = max_retry_after
         self.chat_template = chat_template
         self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or _NO_KEY
         self._timeout = timeout
@@ -174,33 +161,55 @@ class OpenAIEndpoint:
             # ~0.4 ms of CPU a request, measured with cProfile at 100 in flight.
             raw = await self._client.post("/chat/completions", body=body, cast_to=httpx2.Response)
             self._observe(raw.headers)
-            data = raw.json() if raw.content else None
+            content = raw.content
         except openai.OpenAIError as exc:
             raise self._convert(exc) from exc
-        except (httpx2.HTTPError, ValueError) as exc:
+        except httpx2.HTTPError as exc:
+            raise EndpointConnectionError(f"{self.name}: response broke: {exc}", endpoint=self.name) from exc
+        try:
+            # utf-8-sig: a BOM before the JSON is not an error (some proxies add one).
+            data = json.loads(content.decode("utf-8-sig")) if content else None
+        except (ValueError, UnicodeDecodeError) as exc:
             raise EndpointConnectionError(
                 f"{self.name}: malformed response: {exc}", endpoint=self.name
             ) from exc
-        if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
-            raise EndpointConnectionError(f"{self.name}: malformed response: no choices", endpoint=self.name)
-        return self._response(data)
+        return parse_response(data, self.name)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
+        """Stream the answer; SSE is decoded here, not by the SDK, so that every chunk shape
+        servers send is read by :mod:`orchestra.endpoints.wire` (the SDK's typed chunks drop a
+        tool call's object ``arguments`` and cannot say which fragment belongs to which call)."""
         params = self._params(request)
         params["stream"] = True
         params["stream_options"] = {"include_usage": True}
+        decoder = SSEDecoder()
         try:
-            raw = await self._client.chat.completions.with_raw_response.create(**params)
-            self._observe(raw.headers)
-            stream = raw.parse()
-            async with stream:
-                async for event in stream:
-                    for chunk in self._chunks(event):
-                        yield chunk
+            async with self._client.chat.completions.with_streaming_response.create(**params) as raw:
+                self._observe(raw.headers)
+                async for line in raw.iter_lines():
+                    for payload in decoder.feed(line):
+                        if payload.strip() == "[DONE]":
+                            return
+                        for chunk in self._parse_event(payload):
+                            yield chunk
+                for payload in decoder.close():
+                    if payload.strip() != "[DONE]":
+                        for chunk in self._parse_event(payload):
+                            yield chunk
         except openai.OpenAIError as exc:
             raise self._convert(exc) from exc
-        except (httpx2.HTTPError, ValueError) as exc:
+        except httpx2.HTTPError as exc:
             raise EndpointConnectionError(f"{self.name}: stream broke: {exc}", endpoint=self.name) from exc
+
+    def _parse_event(self, payload: str) -> list[ChatChunk]:
+        try:
+            data = json.loads(payload)
+        except ValueError as exc:
+            raise EndpointConnectionError(
+                f"{self.name}: stream broke: an event is not JSON: {_short(payload, 80)!r}",
+                endpoint=self.name,
+            ) from exc
+        return parse_chunk(data, self.name)
 
     # -- raw text: /completions and the chat template (the ``async`` strategy's resume mode) ---
 
@@ -297,72 +306,6 @@ class OpenAIEndpoint:
         if self.on_headers is not None:
             self.on_headers({k.lower(): v for k, v in headers.items()})
 
-    def _response(self, data: dict[str, Any]) -> ChatResponse:
-        choices = []
-        for i, c in enumerate(data["choices"]):
-            message = c.get("message") or {}
-            calls = [
-                ToolCall(
-                    id=t.get("id", ""),
-                    name=t["function"].get("name", ""),
-                    arguments=t["function"].get("arguments") or "",
-                )
-                for t in (message.get("tool_calls") or [])
-                if isinstance(t, dict) and isinstance(t.get("function"), dict)
-            ]
-            choices.append(
-                Choice(
-                    index=c.get("index", i),
-                    message=Message(
-                        role="assistant", content=message.get("content"), tool_calls=calls or None
-                    ),
-                    finish_reason=c.get("finish_reason"),
-                    logprobs=c.get("logprobs"),
-                )
-            )
-        usage = data.get("usage") or {}
-        return ChatResponse(
-            id=data.get("id") or "",
-            model=data.get("model") or "",
-            choices=choices,
-            usage=Usage(
-                prompt_tokens=usage.get("prompt_tokens") or 0,
-                completion_tokens=usage.get("completion_tokens") or 0,
-            ),
-            endpoint=self.name,
-        )
-
-    def _chunks(self, event: Any) -> list[ChatChunk]:
-        out = []
-        for c in event.choices or []:
-            delta = c.delta
-            calls = None
-            if delta is not None and delta.tool_calls:
-                calls = [
-                    ToolCall(
-                        index=t.index,
-                        id=t.id or str(t.index),
-                        name=(t.function.name or "") if t.function else "",
-                        arguments=(t.function.arguments or "") if t.function else "",
-                    )
-                    for t in delta.tool_calls
-                ]
-            text = (delta.content or "") if delta is not None else ""
-            if text or c.finish_reason or calls:
-                out.append(
-                    ChatChunk(index=c.index, delta=text, finish_reason=c.finish_reason, tool_calls=calls)
-                )
-        if event.usage is not None:
-            out.append(
-                ChatChunk(
-                    usage=Usage(
-                        prompt_tokens=event.usage.prompt_tokens,
-                        completion_tokens=event.usage.completion_tokens,
-                    )
-                )
-            )
-        return out
-
     def _convert(self, exc: openai.OpenAIError) -> EndpointError:
         if isinstance(exc, openai.APITimeoutError):
             # The SDK's aiohttp adapter maps every aiohttp connection error, a refused connection
@@ -370,21 +313,28 @@ class OpenAIEndpoint:
             refused = _os_error(exc)
             if refused is None:
                 return EndpointTimeout(f"{self.name}: timed out", endpoint=self.name)
-            return EndpointConnectionError(f"{self.name}: connection failed: {refused}", endpoint=self.name)
+            return EndpointConnectionError(
+                f"{self.name}: connection failed: {refused}", endpoint=self.name, reached=not _refused(exc)
+            )
         if isinstance(exc, openai.APIConnectionError):
             return EndpointConnectionError(
-                f"{self.name}: connection failed: {exc.__cause__ or exc}", endpoint=self.name
+                f"{self.name}: connection failed: {exc.__cause__ or exc}",
+                endpoint=self.name,
+                reached=not _refused(exc),
             )
         if isinstance(exc, openai.APIStatusError):
             headers = {k.lower(): v for k, v in exc.response.headers.items()}
             self._observe(exc.response.headers)
             kind = RateLimitError if exc.status_code == 429 else EndpointError
+            code = exc.code if isinstance(exc.code, str) else None
+            code = code or (exc.type if isinstance(exc.type, str) else None)
             return kind(
-                f"{self.name}: HTTP {exc.status_code}: {_short(exc.message)}",
+                f"{self.name}: HTTP {exc.status_code}{f' {code}' if code else ''}: {_short(exc.message)}",
                 status=exc.status_code,
-                retry_after=parse_retry_after(headers),
+                retry_after=honoured_wait(parse_retry_after(headers), self.max_retry_after),
                 endpoint=self.name,
                 headers=headers,
+                code=code,
             )
         return EndpointConnectionError(f"{self.name}: {exc}", endpoint=self.name)
 
@@ -409,6 +359,17 @@ def _os_error(exc: BaseException) -> OSError | None:
             found = cause
         cause = cause.__cause__ or cause.__context__
     return found
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether no connection was made at all (refused, unreachable, name not resolved)."""
+    error = _os_error(exc)
+    if error is None:
+        return False
+    return isinstance(error, ConnectionRefusedError | socket.gaierror) or error.errno in _NOT_CONNECTED
+
+
+_NOT_CONNECTED = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL})
 
 
 def _short(text: str, limit: int = 300) -> str:

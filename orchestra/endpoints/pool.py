@@ -4,7 +4,10 @@ Each request goes to the endpoint the :class:`~orchestra.endpoints.routing.Routi
 chooses. A retryable failure marks that endpoint and the request falls back to the next one
 within the same call; a non-retryable error (a 400: the request is at fault) is raised at once;
 when every endpoint has failed the request, :class:`~orchestra.errors.NoHealthyEndpoint` is
-raised for the retry layer above (typical composition:
+raised for the retry layer above. An error that makes the endpoint itself unusable (quota, key,
+unknown model; :func:`orchestra.faults.classify`) disables that member for good and the request
+falls back; once every member is disabled, :class:`~orchestra.errors.EndpointUnavailable` (final,
+never retried) says why, on the first answer (typical composition:
 ``RetryingEndpoint(EndpointPool([MeteredEndpoint(LimitedEndpoint(OpenAIEndpoint(...))), ...]))``).
 """
 
@@ -17,7 +20,8 @@ from orchestra.clock import Clock
 from orchestra.endpoints.base import Endpoint
 from orchestra.endpoints.limited import close_stream
 from orchestra.endpoints.routing import RoutingPolicy
-from orchestra.errors import EndpointError, NoHealthyEndpoint
+from orchestra.errors import EndpointConnectionError, EndpointError, EndpointUnavailable, NoHealthyEndpoint
+from orchestra.faults import classify
 
 __all__ = ["EndpointPool"]
 
@@ -53,7 +57,15 @@ class EndpointPool:
             raise ValueError("the routing policy must cover exactly the pool's endpoints")
         self.fallbacks = 0
 
-    def _exhausted(self, last: EndpointError | None) -> NoHealthyEndpoint:
+    def _exhausted(self, last: EndpointError | None) -> EndpointError:
+        if self.policy.all_disabled():
+            reasons = "; ".join(f"{name}: {why}" for name, why in self.policy.disabled().items())
+            return EndpointUnavailable(
+                f"{self.name}: no usable endpoint: {reasons}",
+                status=last.status if last is not None else None,
+                endpoint=self.name,
+                code=last.code if last is not None else None,
+            )
         retry_after = last.retry_after if last is not None and last.retry_after is not None else None
         if retry_after is None and len(self.endpoints) > 1:
             # Wait for the first member to leave cooldown. A pool of one has nowhere else to go,
@@ -68,11 +80,19 @@ class EndpointPool:
 
     def _failed(self, name: str, exc: BaseException) -> bool:
         """Record a failure; True when the request should fall back to another endpoint."""
-        retryable = isinstance(exc, EndpointError) and exc.retryable
-        self.policy.on_failure(name, retryable)
-        if retryable:
+        if not isinstance(exc, EndpointError):
+            self.policy.on_failure(name, False)
+            return False
+        fault = classify(exc)
+        self.policy.on_failure(name, fault.retryable)
+        if fault.endpoint_final:
+            self.policy.disable(name, str(exc))
+        elif isinstance(exc, EndpointConnectionError) and not exc.reached:
+            self.policy.on_unreached(name, str(exc))
+        if fault.retryable or fault.endpoint_final:
             self.fallbacks += 1
-        return retryable
+            return True
+        return False
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         tried: set[str] = set()
@@ -119,6 +139,8 @@ class EndpointPool:
             except BaseException as exc:
                 # Too late to fall back: the caller already holds part of this member's answer.
                 self.policy.on_failure(name, isinstance(exc, EndpointError) and exc.retryable)
+                if isinstance(exc, EndpointError) and classify(exc).endpoint_final:
+                    self.policy.disable(name, str(exc))
                 raise
             else:
                 self.policy.on_success(name)

@@ -25,15 +25,17 @@ from tenacity import (
 from orchestra.chat import ChatChunk, ChatRequest, ChatResponse
 from orchestra.clock import Clock, MonotonicClock
 from orchestra.endpoints.base import Endpoint, WrapperEndpoint
+from orchestra.endpoints.headers import DEFAULT_MAX_RETRY_AFTER, honoured_wait
 from orchestra.endpoints.limited import close_stream
 from orchestra.errors import EndpointError
+from orchestra.faults import classify
 
 __all__ = ["RetryStats", "RetryingEndpoint", "is_retryable"]
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Whether ``exc`` is an endpoint failure worth another attempt."""
-    return isinstance(exc, EndpointError) and exc.retryable
+    """Whether ``exc`` is an endpoint failure worth another attempt (:func:`orchestra.faults.classify`)."""
+    return isinstance(exc, EndpointError) and classify(exc).retryable
 
 
 @dataclass
@@ -56,16 +58,20 @@ class RetryStats:
 
 
 class _ServerOrBackoff:
-    """tenacity wait: the server's Retry-After when present, else jittered exponential backoff."""
+    """tenacity wait: the server's Retry-After when we honour it (finite, at most ``cap``),
+    else jittered exponential backoff (the openai SDK's rule)."""
 
-    def __init__(self, initial: float, maximum: float) -> None:
+    def __init__(self, initial: float, maximum: float, cap: float) -> None:
         self._backoff = wait_random_exponential(multiplier=initial, max=maximum)
+        self._cap = cap
 
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(exc, EndpointError) and exc.retry_after is not None:
-            return exc.retry_after
-        return self._backoff(state)
+        if isinstance(exc, EndpointError):
+            server = honoured_wait(exc.retry_after, self._cap)
+            if server is not None:
+                return server
+        return float(self._backoff(state))
 
 
 _EMPTY = object()  # a stream that ended before its first chunk
@@ -81,6 +87,8 @@ class RetryingEndpoint(WrapperEndpoint):
         initial: scale of the first backoff window in seconds.
         maximum: largest backoff window in seconds (a server's Retry-After may exceed it).
         clock: time source of the waits (a ``FakeClock`` makes tests instant).
+        max_retry_after: the longest server-requested wait honoured, in seconds; beyond it (or
+            for ``inf``/``nan``/negative values) the backoff is used instead.
     """
 
     def __init__(
@@ -91,6 +99,7 @@ class RetryingEndpoint(WrapperEndpoint):
         initial: float = 0.5,
         maximum: float = 30.0,
         clock: Clock | None = None,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     ) -> None:
         super().__init__(inner)
         if max_attempts < 1:
@@ -98,7 +107,7 @@ class RetryingEndpoint(WrapperEndpoint):
         self.max_attempts = max_attempts
         self.clock: Clock = clock or MonotonicClock()
         self.stats = RetryStats()
-        self._wait = _ServerOrBackoff(initial, maximum)
+        self._wait = _ServerOrBackoff(initial, maximum, max_retry_after)
 
     def _retrying(self) -> AsyncRetrying:
         return AsyncRetrying(
