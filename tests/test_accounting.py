@@ -10,10 +10,7 @@ from orchestra.chat import ChatRequest, ChatResponse, Choice, Message, Usage
 from orchestra.clock import FakeClock
 from orchestra.endpoints import Meter, MeteredEndpoint, Price, PriceTable
 from orchestra.errors import (
-    EndpointConnectionError,
-    EndpointError,
     EndpointTimeout,
-    NoHealthyEndpoint,
     RateLimitError,
 )
 from orchestra.testing import ScriptedModel
@@ -42,8 +39,6 @@ def test_price_table_matches_exact_then_longest_prefix_then_star() -> None:
     assert table.cost(None, usage) == 0.0
     with_default = PriceTable({"*": Price(1.0, 2.0)})
     assert with_default.cost("anything", usage) == pytest.approx(3.0)
-
-
 
 
 def answer(model: str, prompt: int, completion: int) -> ChatResponse:

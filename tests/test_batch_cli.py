@@ -58,6 +58,7 @@ def test_run_writes_output_summary_and_exit_code(sim: SimProcess, tmp_path: Path
         "invalid": 2,
         "unroutable": 0,
         "duplicates": 0,
+        "left_for_resume": 0,
     }
     assert summary["endpoints"][sim.url]["rows_ok"] == 30 and summary["tokens"]["completion"] == 30 * 4
     assert "rows ok 30" in result.output and "summary:" in result.output

@@ -209,7 +209,10 @@ async def test_duplicates_reported_and_unknown_models_are_error_rows(tmp_path: P
     assert sorted(out) == ["a", "a@3", "b", "c"]
     assert out["a"]["response"]["body"]["choices"][0]["message"]["content"] == "one"
     duplicate = out["a@3"]["error"]
-    assert duplicate["code"] == "duplicate_custom_id" and (duplicate["line"], duplicate["first_line"]) == (3, 1)
+    assert duplicate["code"] == "duplicate_custom_id" and (duplicate["line"], duplicate["first_line"]) == (
+        3,
+        1,
+    )
     assert "line 3" in duplicate["message"] and "line 1" in duplicate["message"]
     assert out["c"]["error"]["code"] == "no_endpoint" and "nope" in out["c"]["error"]["message"]
     assert out["c"]["error"]["line"] == 4
@@ -219,7 +222,9 @@ async def test_duplicates_reported_and_unknown_models_are_error_rows(tmp_path: P
     ]
     assert stats.unroutable == 1
     # A resume sends nothing again and writes no second error row for the duplicate.
-    again = await BatchRunner(lanes, journal=Journal(tmp_path / "out.jsonl")).run(JsonlSource(tmp_path / "in.jsonl"))
+    again = await BatchRunner(lanes, journal=Journal(tmp_path / "out.jsonl")).run(
+        JsonlSource(tmp_path / "in.jsonl")
+    )
     assert again.skipped == 4 and again.duplicates == 0 and again.ok == 0
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 4
 

@@ -134,14 +134,29 @@ class Journal:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def open(self) -> Recovery:
+    def open(self, input: str | os.PathLike[str] | None = None) -> Recovery:
         """Lock the output, check it is a journal, cut a torn tail, and read what is already done.
 
+        Opening an open journal does nothing more and returns the same :class:`Recovery`.
+
+        Args:
+            input: the batch's input file: an output that is the same file (by any path or
+                link) is refused.
+
         Raises:
-            UsageError: another run holds the file, or it is not a journal (a corrupt line, or
-                not result rows at all); the file is left untouched.
+            UsageError: the output is the input, another run holds it, or it is not a journal
+                (a corrupt line, or not result rows at all); the file is left untouched.
             OutputError: the file cannot be opened or written (permission, disk).
         """
+        if self._fd >= 0:
+            return self.recovery
+        if input is not None and self.path.exists():
+            try:
+                same = self.path.samefile(input)
+            except OSError:
+                same = False
+            if same:
+                raise UsageError(f"the output {self.path} is the input file; choose another output")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)

@@ -63,7 +63,8 @@ ResultHook = Callable[[BatchResult], Awaitable[None]]
 
 _WRITE_GROUP = 512  # rows per journal write + fsync at most
 _RESULT_BUFFER = 256  # finished rows waiting for the writer
-_SCAN_YIELD_EVERY = 64  # lines read between two checkpoints when none is routed (skipped, invalid)
+_SCAN_YIELD_EVERY = 64
+_LEFT = object()  # a row not answered because its lane stopped: left for a resume  # lines read between two checkpoints when none is routed (skipped, invalid)
 
 
 def lane_concurrency(specs: Sequence[EndpointSpec], default: int) -> dict[str, int]:
@@ -155,6 +156,7 @@ class _Lane:
     pending: int = 0  # rows routed here and not finished (a row waiting to be re-sent counts)
     reading: bool = True
     stopped: str | None = None  # why the lane stopped early (its endpoints are unusable)
+    sending: set[anyio.CancelScope] = field(default_factory=set)  # the sends in flight
     _closed: bool = field(default=False)
 
     def put(self, item: _Item, *, new: bool = True) -> None:
@@ -245,13 +247,20 @@ class BatchRunner:
         """
         if self.journal is not None:
             try:
-                _check_not_input(source, self.journal)
-                self.stats.recovery = self.journal.open()
+                self.stats.recovery = self.journal.open(getattr(source, "path", None))
             except BaseException:
                 source.close()
                 raise
         try:
             await self._run(source, on_result)
+        except OutputError:
+            raise
+        except BaseExceptionGroup as group:
+            failure = _output_error(group)
+            if failure is None:
+                self.stats.interrupted = True
+                raise
+            raise failure from None  # one line for the user, not a group of one
         except BaseException:
             self.stats.interrupted = True
             raise
@@ -372,16 +381,26 @@ class BatchRunner:
                     lane.finish_one()
                     continue
                 lane.stats.in_flight += 1
-                try:
-                    result = await self._send(lane, source, item)
-                finally:
-                    lane.stats.in_flight -= 1
-                if result is None:
-                    continue  # put back for another attempt (still pending), or left for a resume
+                result = None
+                with anyio.CancelScope() as scope:
+                    lane.sending.add(scope)
+                    try:
+                        result = await self._send(lane, source, item)
+                    finally:
+                        lane.stats.in_flight -= 1
+                        lane.sending.discard(scope)
+                if scope.cancelled_caught or result is _LEFT:  # the lane stopped: row left for a resume
+                    self.stats.left += 1
+                    lane.finish_one()
+                    continue
+                if not isinstance(result, BatchResult):
+                    continue  # put back for another attempt: still pending
                 await results.send(result)
                 lane.finish_one()
 
-    async def _send(self, lane: _Lane, source: RowSource, item: _Item) -> BatchResult | None:
+    async def _send(self, lane: _Lane, source: RowSource, item: _Item) -> BatchResult | object | None:
+        """The row's result; None when it was put back for another attempt; ``_LEFT`` when its
+        lane stopped (the row is left for a resume)."""
         cid, line = item.custom_id, item.line
         try:
             row = source.load(item.ticket)
@@ -398,9 +417,7 @@ class BatchRunner:
             fault = classify(exc)
             if fault.endpoint_final:
                 self._stop(lane, exc)
-                self.stats.left += 1
-                lane.finish_one()
-                return None
+                return _LEFT
             if fault.row_retryable and item.attempt + 1 < self.max_row_attempts and self._has_time(item):
                 lane.stats.retries += 1
                 item.attempt += 1
@@ -442,6 +459,8 @@ class BatchRunner:
         if lane.stopped is None:
             lane.stopped = str(exc)
             self.stats.stopped[lane.name] = str(exc)
+            for scope in lane.sending:  # rows waiting out a backoff would only meet the same error
+                scope.cancel()
 
     def _delay(self, exc: Exception, attempt: int) -> float:
         retry_after = exc.retry_after if isinstance(exc, EndpointError) else None
@@ -450,7 +469,16 @@ class BatchRunner:
         return max(server, backoff)
 
     async def _resend(self, lane: _Lane, item: _Item, delay: float) -> None:
-        await anyio.sleep(delay)
+        with anyio.CancelScope() as scope:
+            lane.sending.add(scope)
+            try:
+                await anyio.sleep(delay)
+            finally:
+                lane.sending.discard(scope)
+        if scope.cancelled_caught:  # the lane stopped during the wait
+            self.stats.left += 1
+            lane.finish_one()
+            return
         lane.put(item, new=False)
 
     # -- the writer -----------------------------------------------------------------------------
@@ -482,14 +510,13 @@ class BatchRunner:
                         await on_result(result)
 
 
-def _check_not_input(source: RowSource, journal: Journal) -> None:
-    """Refuse an output that is the input file (the same file by any path or link)."""
-    path = getattr(source, "path", None)
-    if path is None or not journal.path.exists():
-        return
-    try:
-        same = journal.path.samefile(path)
-    except OSError:
-        return
-    if same:
-        raise UsageError(f"the output {journal.path} is the input file; choose another output")
+def _output_error(group: BaseExceptionGroup[BaseException]) -> OutputError | None:
+    """The output error inside a task group's failure, if that is what stopped the run."""
+    for exc in group.exceptions:
+        if isinstance(exc, OutputError):
+            return exc
+        if isinstance(exc, BaseExceptionGroup):
+            found = _output_error(exc)
+            if found is not None:
+                return found
+    return None

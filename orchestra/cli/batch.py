@@ -5,8 +5,10 @@ sends every row and resumes by itself: run the same command again after a crash 
 only the rows missing from OUT.jsonl are sent. ``orchestra batch merge`` joins shard outputs
 (``--engine ray``) or any journals, keeping every ``custom_id`` exactly once.
 
-Exit codes: 0 every row ok; 1 the run finished but some rows failed (see the summary); 2 a usage
-error; 130 interrupted (run again to resume).
+Exit codes: 0 every row ok; 1 the run finished but some rows failed (see the summary), or it
+stopped early because an endpoint is unusable (quota, key, model, unreachable) or the output
+could not be written; 2 a usage error; 130 interrupted by Ctrl-C and 143 by SIGTERM (what docker,
+systemd and Kubernetes send); run the same command again to resume.
 
 Thin (STYLE.md, principle 10): the work is in :mod:`orchestra.batch`; this module turns flags into
 endpoint specs, draws the progress and writes the summary.
@@ -15,12 +17,14 @@ endpoint specs, draws the progress and writes the summary.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from orchestra.batch.formats import JsonlSource
 from orchestra.batch.journal import Journal, merge_journals
@@ -28,7 +32,7 @@ from orchestra.batch.progress import ProgressView, live_progress, summary_table
 from orchestra.batch.runner import BatchRunner, lane_concurrency
 from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
 from orchestra.endpoints.config import EndpointSpec, resolve_specs
-from orchestra.errors import OrchestraError, UsageError
+from orchestra.errors import OrchestraError, OutputError, UsageError
 
 __all__ = ["app", "merge", "run"]
 
@@ -42,6 +46,7 @@ app = typer.Typer(
 EXIT_FAILED_ROWS = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process killed by SIGTERM
 
 
 @app.callback()
@@ -81,22 +86,66 @@ async def _run_local(
             max_row_attempts=max_row_attempts,
         )
         holder["runner"] = runner
-        if quiet:
-            await runner.run(source)
+        failure: Exception | None = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(_cancel_on_sigterm, group.cancel_scope, holder)
+            try:
+                if quiet:
+                    await runner.run(source)
+                else:
+                    view = ProgressView(
+                        runner.stats, runner.probe, expected=source.count_lines(), console=console
+                    )
+                    async with live_progress(view):
+                        await runner.run(source)
+            except Exception as exc:  # raised below, outside the group, so it is not wrapped in one
+                failure = exc
+            group.cancel_scope.cancel()  # the run is over: stop listening for SIGTERM
+        if isinstance(failure, BaseExceptionGroup) and len(failure.exceptions) == 1:
+            failure = failure.exceptions[0]  # e.g. the progress display's group around one error
+        if failure is not None:
+            raise failure
+
+
+async def _cancel_on_sigterm(scope: anyio.CancelScope, holder: dict[str, Any]) -> None:
+    """SIGTERM stops the run as Ctrl-C does: the journal stays consistent and the summary is written."""
+    with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+        async for _ in signals:
+            holder["terminated"] = True
+            scope.cancel()
             return
-        view = ProgressView(runner.stats, runner.probe, expected=source.count_lines(), console=console)
-        async with live_progress(view):
-            await runner.run(source)
 
 
-def _finish(summary: dict[str, Any], path: Path, *, quiet: bool, console: Console) -> int:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+def _finish(
+    summary: dict[str, Any], path: Path, *, quiet: bool, console: Console, terminated: bool = False
+) -> int:
+    written = True
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:  # the disk that refused the output may refuse the summary too
+        written = False
+        console.print(
+            f"[red]error:[/red] cannot write summary {escape(str(path))}: {escape(exc.strerror or str(exc))}"
+        )
     if not quiet:
         console.print(summary_table(summary))
-        console.print(f"summary: {path}", highlight=False)
+        if written:
+            console.print(f"summary: {escape(str(path))}", highlight=False)
+    if summary.get("output_error"):
+        console.print(f"[red]error:[/red] {escape(summary['output_error'])}", soft_wrap=True)
+        return EXIT_FAILED_ROWS
     if summary.get("interrupted"):
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    stopped = summary.get("stopped") or {}
+    if stopped:
+        left = summary["rows"].get("left_for_resume", 0)
+        reasons = "; ".join(stopped.values())  # each names its endpoint pool
+        console.print(
+            f"[red]stopped:[/red] {escape(reasons)}; {left} rows left unsent, run the same command again to resume",
+            soft_wrap=True,
+        )
+        return EXIT_FAILED_ROWS
     return EXIT_FAILED_ROWS if summary["rows"]["failed"] else 0
 
 
@@ -193,6 +242,11 @@ def _run(
     source = JsonlSource(input)
     journal = Journal(output, retry_failed=retry_failed)
     try:
+        journal.open(input)  # refuse a wrong output before connecting to anything
+    except BaseException:
+        source.close()
+        raise
+    try:
         anyio.run(
             lambda: _run_local(
                 specs, source, journal, by_model=by_model, concurrency=concurrency,
@@ -204,9 +258,15 @@ def _run(
         if runner is None:
             return EXIT_INTERRUPTED
         runner.stats.interrupted = True
+    except OutputError:
+        if holder.get("runner") is None:
+            raise
     runner = holder["runner"]
+    terminated = bool(holder.get("terminated"))
+    if terminated:
+        runner.stats.interrupted = True
     result = runner.stats.summary(runner.probe, input=input, output=output)
-    return _finish(result, summary_path, quiet=quiet, console=console)
+    return _finish(result, summary_path, quiet=quiet, console=console, terminated=terminated)
 
 
 @app.command("merge")

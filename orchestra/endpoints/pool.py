@@ -59,7 +59,7 @@ class EndpointPool:
 
     def _exhausted(self, last: EndpointError | None) -> EndpointError:
         if self.policy.all_disabled():
-            reasons = "; ".join(f"{name}: {why}" for name, why in self.policy.disabled().items())
+            reasons = "; ".join(self.policy.disabled().values())  # each names its endpoint
             return EndpointUnavailable(
                 f"{self.name}: no usable endpoint: {reasons}",
                 status=last.status if last is not None else None,

@@ -147,7 +147,10 @@ class RoutingPolicy:
         health.unreached += 1
         spanned = now - health.unreached_since >= self.unreachable_after
         if health.unreached >= self.unreachable_failures and spanned:
-            self.disable(name, f"never reached after {health.unreached} attempts: {reason}")
+            self.disable(
+                name,
+                f"{reason} (never reached: {health.unreached} attempts over {now - health.unreached_since:.1f} s)",
+            )
 
     def on_start(self, name: str) -> None:
         """A request was sent to ``name``."""
