@@ -29,8 +29,11 @@ def http(status: int, body: bytes | str | dict[str, Any], headers: dict[str, str
 
 
 def sse(events: Sequence[str | dict[str, Any]], *, separator: str = "\n\n", done: bool = True) -> bytes:
-    """A streamed response: each event as ``data: ...`` (dicts as JSON), then ``[DONE]``."""
-    parts = [f"data: {json.dumps(e) if isinstance(e, dict) else e}{separator}" for e in events]
+    """A streamed response: each dict as a ``data:`` event, each string as a raw line (a comment,
+    an ``event:`` field), then ``data: [DONE]``."""
+    parts = [
+        f"data: {json.dumps(e)}{separator}" if isinstance(e, dict) else f"{e}{separator}" for e in events
+    ]
     if done:
         parts.append(f"data: [DONE]{separator}")
     body = "".join(parts).encode()

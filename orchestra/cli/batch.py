@@ -101,7 +101,7 @@ async def _run_local(
             except Exception as exc:  # raised below, outside the group, so it is not wrapped in one
                 failure = exc
             group.cancel_scope.cancel()  # the run is over: stop listening for SIGTERM
-        if isinstance(failure, BaseExceptionGroup) and len(failure.exceptions) == 1:
+        if isinstance(failure, ExceptionGroup) and len(failure.exceptions) == 1:
             failure = failure.exceptions[0]  # e.g. the progress display's group around one error
         if failure is not None:
             raise failure

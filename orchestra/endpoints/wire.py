@@ -7,15 +7,15 @@ the OpenAI API reference and in peers' bug trackers, and turn anything else into
 
 - ``content`` as a string, null, or a list of content parts (``[{"type": "text", "text": ...}]``,
   OpenAI API reference, "Chat completion object" / "message.content");
-- tool-call ``arguments`` as a JSON object instead of JSON text (llama.cpp builds; ollama#6155,
-  vllm#9908 report the same shape);
+- tool-call ``arguments`` as a JSON object instead of JSON text (ggml-org/llama.cpp#20198);
 - the legacy ``function_call`` field (OpenAI API reference, deprecated but still sent by some
   proxies);
 - streamed tool calls whose later fragments carry only ``index`` and a piece of ``arguments``
-  (OpenAI API reference, "Chat completion chunk object": ``delta.tool_calls[].index``);
+  (OpenAI API reference, "Chat completion chunk object": ``delta.tool_calls[].index``;
+  continuedev/continue#13223, openai/openai-python#3201);
 - a usage-only final chunk with ``choices: []`` (``stream_options.include_usage``) and servers
   that put ``usage`` on every chunk or send ``usage: null``;
-- an ``{"error": {...}}`` object in place of a chunk (OpenAI and vLLM send one mid-stream);
+- an ``{"error": {...}}`` object in place of a chunk or body;
 - SSE with comments (``: ping``), ``event:`` lines, CRLF, no blank line between events, and
   ``data: [DONE]``.
 """
