@@ -30,7 +30,7 @@ def response_of(step: str | list[ToolCall] | ChatResponse, request: ChatRequest,
         message = Message(role="assistant", content=step)
     else:
         message = Message(role="assistant", content=None, tool_calls=list(step))
-    text = message.content or "".join(c.arguments for c in message.tool_calls or [])
+    text = message.text or "".join(c.arguments for c in message.tool_calls or [])
     return ChatResponse(
         id=f"{name}-{id(request):x}",
         model=request.model or name,
@@ -45,7 +45,7 @@ def response_of(step: str | list[ToolCall] | ChatResponse, request: ChatRequest,
 
 async def _chunks_of(response: ChatResponse, chunk_chars: int, delay: float) -> AsyncIterator[ChatChunk]:
     for choice in response.choices:
-        text = choice.message.content or ""
+        text = choice.message.text
         for start in range(0, len(text), chunk_chars):
             if delay:
                 await anyio.sleep(delay)
