@@ -94,7 +94,12 @@ async def test_a_429_pauses_every_worker_of_the_shared_limiter() -> None:
     def answer(request: ChatRequest) -> object:
         nonlocal calls
         calls += 1
-        return RateLimitError("slow down", status=429, retry_after=0.2) if calls == 1 else "ok"
+        exhausted = {"x-ratelimit-remaining-requests": "0"}  # a shared limit: it concerns every worker
+        return (
+            RateLimitError("slow down", status=429, retry_after=0.2, headers=exhausted)
+            if calls == 1
+            else "ok"
+        )
 
     endpoint = SharedLimitedEndpoint(FunctionModel(answer, name="w"), limiter)
     with pytest.raises(RateLimitError):
