@@ -8,7 +8,6 @@ the ``openai`` SDK's types never leave ``orchestra/endpoints/openai.py``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,7 +21,6 @@ __all__ = [
     "ToolCall",
     "Usage",
     "content_text",
-    "merge_tool_calls",
 ]
 
 Role = Literal["system", "user", "assistant", "tool", "developer"]
@@ -90,35 +88,6 @@ class ToolCall(BaseModel):
             if data.get("name") is None:
                 data["name"] = ""
         return data
-
-
-def merge_tool_calls(fragments: Iterable[ToolCall]) -> list[ToolCall]:
-    """Join streamed tool-call fragments into whole calls, by ``index`` as the OpenAI API specifies.
-
-    The first fragment of a call carries its ``id`` and ``name``; later ones carry only ``index``
-    and a piece of ``arguments``. Fragments without an index (whole calls, or servers that omit
-    it) are joined by ``id``, and one with neither continues the previous call.
-    """
-    calls: list[dict[str, Any]] = []
-    by_key: dict[tuple[str, Any], dict[str, Any]] = {}
-    for fragment in fragments:
-        if fragment.index is not None:
-            key: tuple[str, Any] = ("index", fragment.index)
-        elif fragment.id:
-            key = ("id", fragment.id)
-        elif calls:
-            key = next(k for k, v in by_key.items() if v is calls[-1])
-        else:
-            key = ("index", 0)
-        call = by_key.get(key)
-        if call is None:
-            call = {"id": "", "name": "", "arguments": "", "index": fragment.index}
-            by_key[key] = call
-            calls.append(call)
-        call["id"] = call["id"] or fragment.id
-        call["name"] = call["name"] or fragment.name
-        call["arguments"] += fragment.arguments
-    return [ToolCall(**call) for call in calls]
 
 
 class Message(BaseModel):

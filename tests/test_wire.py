@@ -29,10 +29,11 @@ from wire_server import WireServer, completion, http, sse
 from orchestra import Agent
 from orchestra.batch import JsonlSource, parse_line
 from orchestra.batch.formats import BatchRow
-from orchestra.chat import ChatChunk, ChatRequest, Message, ToolCall, merge_tool_calls
+from orchestra.chat import ChatChunk, ChatRequest, Message, ToolCall
 from orchestra.endpoints import OpenAIEndpoint
 from orchestra.endpoints.wire import SSEDecoder, parse_chunk, parse_response
 from orchestra.errors import EndpointConnectionError, EndpointError, OrchestraError
+from orchestra.tool_deltas import ToolCallMerger
 
 
 def _chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -182,22 +183,25 @@ def test_tool_call_fragments_merge_by_index() -> None:  # [index]
         _chunk({}, "tool_calls"),
     ]
     fragments = [c for e in events for chunk in parse_chunk(e, "e") for c in chunk.tool_calls or []]
-    calls = merge_tool_calls(fragments)
+    calls = merge(fragments)
     assert [(c.id, c.name, c.arguments) for c in calls] == [
-        ("call_c", "n", "{}"),
         ("call_a", "weather", '{"city": "Paris"}'),
         ("call_b", "time", "{}"),
+        ("call_c", "n", "{}"),
     ]
 
 
-def test_merge_without_index_joins_by_id_or_continues_the_last_call() -> None:
+def merge(fragments: list[ToolCall]) -> list[ToolCall]:
+    """Whole calls from stream fragments, by orchestra.tool_deltas.ToolCallMerger (in index order)."""
+    merger = ToolCallMerger()
+    done = merger.feed(fragments) + merger.close()
+    ordered = sorted(done, key=lambda c: c.index)
+    return [ToolCall(id=c.id, name=c.name, arguments=c.arguments, index=c.index) for c in ordered]
+
+
+def test_whole_calls_without_index_stay_apart() -> None:
     whole = [ToolCall(id="x", name="f", arguments="{}"), ToolCall(id="y", name="g", arguments="{}")]
-    assert merge_tool_calls(whole) == [
-        ToolCall(id="x", name="f", arguments="{}"),
-        ToolCall(id="y", name="g", arguments="{}"),
-    ]
-    pieces = [ToolCall(id="x", name="f", arguments='{"a"'), ToolCall(arguments=": 1}")]
-    assert merge_tool_calls(pieces)[0].arguments == '{"a": 1}'
+    assert [(c.id, c.name) for c in merge(whole)] == [("x", "f"), ("y", "g")]
 
 
 def test_usage_only_final_chunk_and_null_usage() -> None:  # [ref]
@@ -316,7 +320,7 @@ async def test_stream_over_the_wire_merges_fragments_by_index(separator: str) ->
         endpoint = OpenAIEndpoint(server.url, "m")
         chunks = [c async for c in endpoint.stream(ChatRequest.of("hi"))]
         await endpoint.aclose()
-    calls = merge_tool_calls(c for chunk in chunks for c in chunk.tool_calls or [])
+    calls = merge([c for chunk in chunks for c in chunk.tool_calls or []])
     assert [(c.id, c.name, json.loads(c.arguments)) for c in calls] == [
         ("call_a", "weather", {"city": "Paris"}),
         ("call_b", "time", {}),
