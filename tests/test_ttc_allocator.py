@@ -231,3 +231,21 @@ def test_duplicate_queries_and_bad_settings_are_usage_errors() -> None:
         Allocator(Budget(), min_samples=-1)
     with pytest.raises(UsageError):
         Budget(dollars=1.0)  # no price to reserve against
+
+
+def test_a_lane_whose_last_unit_has_not_taken_its_permit_yet_gets_no_more() -> None:
+    # The shell sends a unit in a task that takes its permit a moment later; until it has, the
+    # limiter still looks empty, and routing more units there would pile them up behind it.
+    clock = FakeClock()
+    limiter = RateLimiter(rpm=1, window=10.0, clock=clock)
+    allocator = Allocator(Budget(), [Lane("a", limiter), Lane("b")], clock=clock)
+    for i in range(3):
+        allocator.add(f"q{i}", _sc(f"q{i}", k=1))
+    first = allocator.next()
+    assert isinstance(first, Dispatch) and first.lane == "a"
+    second = allocator.next()
+    assert isinstance(second, Dispatch) and second.lane == "b"  # "a" has a unit still unadmitted
+    permit = limiter.try_acquire(0)
+    assert not isinstance(permit, float)
+    third = allocator.next()
+    assert isinstance(third, Dispatch) and third.lane == "b"  # "a" is now out of requests
