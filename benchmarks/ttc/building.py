@@ -134,7 +134,7 @@ async def _sample_problem(
         async with slots:
             response = await endpoint.complete(_request(question, spec, n))
         for choice in response.choices:
-            text = choice.message.content or ""
+            text = choice.message.text
             extracted = extract_number(text)
             tokens = response.usage.completion_tokens
             if len(response.choices) > 1:

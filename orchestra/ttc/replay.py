@@ -52,7 +52,7 @@ class ReplayBank:
         named = request.extra.get("replay_id")
         if isinstance(named, str):
             return named if named in self.queries else None
-        question = next((m.content for m in reversed(request.messages) if m.role == "user"), None)
+        question = next((m.text for m in reversed(request.messages) if m.role == "user"), None)
         return self._by_question.get(question or "")
 
     def order(self, query_id: str) -> list[int]:

@@ -63,9 +63,7 @@ class _Sampler:
         return len(self.texts) + self.failed >= self.k or self._stopped()
 
     def state(self) -> QueryState:
-        return QueryState(
-            self.query_id, list(self.answers), self._passed(), self.request.messages[-1].content or ""
-        )
+        return QueryState(self.query_id, list(self.answers), self._passed(), self.request.messages[-1].text)
 
     def _passed(self) -> list[bool]:
         return []
