@@ -303,9 +303,10 @@ def test_aimd_cuts_once_per_epoch_on_429_and_grows_on_success() -> None:
 )
 def test_aimd_cuts_on_congestion_only(outcome: Outcome, cut: bool) -> None:
     limiter = RateLimiter(adaptive=True, initial_concurrency=20, clock=FakeClock())
-    permit = limiter.try_acquire()
-    assert isinstance(permit, Permit)
-    limiter.release(permit, None, outcome)
+    permits = [limiter.try_acquire() for _ in range(3)]  # one event alone is a fault; 3 of 20 a signal
+    for permit in permits:
+        assert isinstance(permit, Permit)
+        limiter.release(permit, None, outcome)
     assert limiter.concurrency_limit == (14 if cut else 20)
 
 
@@ -389,11 +390,12 @@ async def test_limited_stream_holds_the_permit_until_the_usage_chunk() -> None:
 
 async def test_limited_endpoint_counts_timeouts_as_congestion() -> None:
     limiter = RateLimiter(adaptive=True, initial_concurrency=10, clock=FakeClock())
-    endpoint = LimitedEndpoint(ScriptedModel([EndpointTimeout("slow")]), limiter)
-    with pytest.raises(EndpointTimeout):
-        await endpoint.complete(ChatRequest.of("x", max_tokens=10))
+    endpoint = LimitedEndpoint(ScriptedModel([EndpointTimeout("slow")] * 2), limiter)
+    for _ in range(2):
+        with pytest.raises(EndpointTimeout):
+            await endpoint.complete(ChatRequest.of("x", max_tokens=10))
     assert limiter.concurrency_limit == 7
-    assert limiter.stats.congested == 1
+    assert limiter.stats.congested == 2
 
 
 async def test_a_waiting_large_request_does_not_stall_smaller_ones_behind_it() -> None:

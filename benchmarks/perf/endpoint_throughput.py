@@ -9,7 +9,15 @@ With ``--baseline`` it also times, in alternating rounds on the same server, a p
 hand (DESIGN.md: ~3 s for this load) — once on the SDK's default httpx2 client and once on its
 ``DefaultAioHttpClient``, which orchestra uses; the ratios to both are printed.
 
+orchestra runs twice: ``orchestra`` with ``max_concurrency`` set to the caller's concurrency, and
+``orchestra_defaults`` with an endpoint that states no limits, as a user who configures nothing
+gets it (the adaptive limit starts at 100 and must find the capacity by slow start). Target for
+5,000 requests at 500 (``--requests 5000 --concurrency 500``): defaults within 1.5x of the ideal
+and ahead of the plain SDK in the same run. The defaults' limit is learned once, during the
+warm-up, and kept, as a long-lived client keeps it.
+
     python -m orchestra.benchmarks.perf.endpoint_throughput --requests 500 --concurrency 100 --latency 0.5
+    python -m orchestra.benchmarks.perf.endpoint_throughput --requests 5000 --concurrency 500 --baseline
 """
 
 from __future__ import annotations
@@ -99,12 +107,16 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     runs: dict[str, tuple[list[float], list[float], list[int]]] = {}
     with SimProcess(SimConfig(ttft=args.latency, completion_tokens=16, seed=1)) as sim:
         spec = EndpointSpec(name="sim", base_url=sim.url, model="sim-model", max_concurrency=args.concurrency)
+        defaults = EndpointSpec(name="sim-defaults", base_url=sim.url, model="sim-model")
         client = openai.AsyncOpenAI(base_url=sim.url, api_key="none", max_retries=0)
         aio_client = openai.AsyncOpenAI(
             base_url=sim.url, api_key="none", max_retries=0, http_client=openai.DefaultAioHttpClient()
         )
-        async with connect([spec]) as conn, client, aio_client:
-            drivers: dict[str, Endpoint | _PlainSDK] = {"orchestra": conn.default}
+        async with connect([spec]) as conn, connect([defaults]) as conn_defaults, client, aio_client:
+            drivers: dict[str, Endpoint | _PlainSDK] = {
+                "orchestra": conn.default,
+                "orchestra_defaults": conn_defaults.default,
+            }
             if args.baseline:
                 drivers["plain_sdk"] = _PlainSDK(client)
                 drivers["plain_sdk_aiohttp"] = _PlainSDK(aio_client)
@@ -125,6 +137,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         result["orchestra_over_plain_sdk"] = round(result["orchestra_wall_s"] / result["plain_sdk_wall_s"], 3)
         result["orchestra_over_plain_sdk_aiohttp"] = round(
             result["orchestra_wall_s"] / result["plain_sdk_aiohttp_wall_s"], 3
+        )
+        result["orchestra_defaults_over_plain_sdk"] = round(
+            result["orchestra_defaults_wall_s"] / result["plain_sdk_wall_s"], 3
         )
     return result
 

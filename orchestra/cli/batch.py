@@ -70,6 +70,7 @@ async def _run_local(
     quiet: bool,
     console: Console,
     holder: dict[str, Any],
+    row_deadline: float | None = None,
 ) -> None:
     from orchestra.endpoints.stack import connect
 
@@ -84,6 +85,7 @@ async def _run_local(
             concurrency=workers,
             journal=journal,
             max_row_attempts=max_row_attempts,
+            row_deadline=row_deadline,
         )
         holder["runner"] = runner
         failure: Exception | None = None
@@ -176,6 +178,15 @@ def run(
     max_row_attempts: Annotated[
         int, typer.Option("--max-row-attempts", min=1, help="Sends per row after the endpoint's own retries.")
     ] = 3,
+    row_deadline: Annotated[
+        float | None,
+        typer.Option(
+            "--row-deadline",
+            min=0.001,
+            help="Seconds a row may take from its first send, retries and waits included; then it "
+            "ends as a timeout error, which a rerun redoes (default: bounded by attempts only).",
+        ),
+    ] = None,
     summary: Annotated[
         Path | None, typer.Option("--summary", help="Summary JSON (default: OUT.summary.json).")
     ] = None,
@@ -197,7 +208,7 @@ def run(
     try:
         code = _run(
             input, output, endpoint, model, endpoints_file, concurrency, retry_failed, max_row_attempts,
-            summary, quiet, engine, address, shards, console,
+            summary, quiet, engine, address, shards, console, row_deadline,
         )  # fmt: skip
     except OrchestraError as exc:
         console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
@@ -220,6 +231,7 @@ def _run(
     address: str | None,
     shards: int | None,
     console: Console,
+    row_deadline: float | None = None,
 ) -> int:
     if engine not in ("local", "ray"):
         raise UsageError(f"--engine must be 'local' or 'ray', got {engine!r}")
@@ -251,6 +263,7 @@ def _run(
             lambda: _run_local(
                 specs, source, journal, by_model=by_model, concurrency=concurrency,
                 max_row_attempts=max_row_attempts, quiet=quiet, console=console, holder=holder,
+                row_deadline=row_deadline,
             )
         )  # fmt: skip
     except KeyboardInterrupt:

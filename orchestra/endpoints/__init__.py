@@ -24,6 +24,7 @@ from orchestra.endpoints.pool import EndpointPool
 from orchestra.endpoints.retry import RetryingEndpoint, RetryStats
 from orchestra.endpoints.routing import EndpointHealth, RoutingPolicy
 from orchestra.endpoints.stack import Connection, build_endpoint, connect
+from orchestra.endpoints.timeouts import FirstByteTimeout, LatencyTracker
 
 __all__ = [
     "AdaptiveConcurrency",
@@ -32,6 +33,8 @@ __all__ = [
     "EndpointHealth",
     "EndpointPool",
     "EndpointSpec",
+    "FirstByteTimeout",
+    "LatencyTracker",
     "LimitedEndpoint",
     "LimiterStats",
     "LocalModel",

@@ -52,6 +52,12 @@ class EndpointSpec(BaseModel):
     timeout: float = Field(
         default=120.0, gt=0, description="Seconds before a request is abandoned and retried."
     )
+    max_retry_after: float = Field(
+        default=60.0,
+        ge=0,
+        description="Longest server-requested wait (Retry-After) honoured, in seconds; beyond it our "
+        "own jittered backoff is used (the openai SDK's rule).",
+    )
     input_price: float = Field(default=0.0, ge=0, description="USD per million prompt tokens.")
     output_price: float = Field(default=0.0, ge=0, description="USD per million completion tokens.")
 

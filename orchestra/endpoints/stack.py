@@ -1,7 +1,8 @@
 """Build the wrapped endpoint stack from :class:`~orchestra.endpoints.config.EndpointSpec` entries.
 
-Each spec becomes ``Metered(Limited(OpenAI))``: metering outermost so it sees every attempt,
-limits inside so each attempt waits its turn. Specs serving the same model are grouped into one
+Each spec becomes ``Metered(Limited(FirstByteTimeout(OpenAI)))``: metering outermost so it sees
+every attempt, limits inside so each attempt waits its turn, and the learned first-byte timeout
+innermost so that a hung request frees its slot and counts as a timeout. Specs serving the same model are grouped into one
 ``Retrying(Pool(...))`` so a failing endpoint falls back to a healthy one and retries see the
 whole pool. This is the one place that composes the wrappers; the CLI, the agent and the batch
 runner all come through :func:`connect`.
@@ -22,6 +23,7 @@ from orchestra.endpoints.limits import RateLimiter
 from orchestra.endpoints.openai import OpenAIEndpoint
 from orchestra.endpoints.pool import EndpointPool
 from orchestra.endpoints.retry import RetryingEndpoint
+from orchestra.endpoints.timeouts import FirstByteTimeout, LatencyTracker
 from orchestra.errors import UsageError
 
 __all__ = ["Connection", "build_endpoint", "connect"]
@@ -36,7 +38,7 @@ def build_endpoint(
     clock: Clock | None = None,
     initial_concurrency: int = 100,
 ) -> tuple[Endpoint, RateLimiter]:
-    """One endpoint: ``Metered(Limited(OpenAI))`` and its limiter.
+    """One endpoint: ``Metered(Limited(FirstByteTimeout(OpenAI)))`` and its limiter.
 
     A spec that states no concurrency cap gets an adaptive one (AIMD from
     ``initial_concurrency``): servers such as vLLM, llama.cpp and Ollama send no rate-limit
@@ -45,8 +47,14 @@ def build_endpoint(
     clock = clock or MonotonicClock()
     model = model or spec.model
     raw = OpenAIEndpoint(
-        base_url or spec.base_url, model, api_key=spec.api_key(), name=spec.name, timeout=spec.timeout
+        base_url or spec.base_url,
+        model,
+        api_key=spec.api_key(),
+        name=spec.name,
+        timeout=spec.timeout,
+        max_retry_after=spec.max_retry_after,
     )
+    timed = FirstByteTimeout(raw, LatencyTracker(ceiling=spec.timeout), clock=clock)
     limiter = RateLimiter(
         rpm=spec.rpm,
         tpm=spec.tpm,
@@ -57,7 +65,8 @@ def build_endpoint(
         initial_concurrency=initial_concurrency,
     )
     prices = PriceTable({model: Price(spec.input_price, spec.output_price)}) if model else None
-    endpoint = MeteredEndpoint(LimitedEndpoint(raw, limiter), meter, prices, model=model, clock=clock)
+    limited = LimitedEndpoint(timed, limiter, max_retry_after=spec.max_retry_after)
+    endpoint = MeteredEndpoint(limited, meter, prices, model=model, clock=clock)
     return endpoint, limiter
 
 
@@ -146,7 +155,10 @@ async def connect(
             all_members.append(endpoint)
         pools: dict[str, Endpoint] = {
             model: RetryingEndpoint(
-                EndpointPool(group, name=model, clock=clock), max_attempts=max_attempts, clock=clock
+                EndpointPool(group, name=model, clock=clock),
+                max_attempts=max_attempts,
+                clock=clock,
+                max_retry_after=min(s.max_retry_after for s in specs if (s.model or model) == model),
             )
             for model, group in members.items()
         }
