@@ -292,3 +292,39 @@ async def test_resume_mode_needs_an_endpoint_that_continues_text():
 
     with pytest.raises(UsageError, match="async mode 'resume' needs an endpoint"):
         await agent(ScriptedModel([]), async_mode="resume").run("q")
+
+
+# -- over real HTTP, against the simulator ---------------------------------------------------
+
+
+async def test_turn_and_native_modes_against_the_simulator(tmp_path):
+    import json
+
+    from orchestra.endpoints.openai import OpenAIEndpoint
+    from orchestra.sim import SimConfig, serve_sim
+
+    turn_script = tmp_path / "turn.jsonl"
+    turn_script.write_text(
+        json.dumps({"content": "[CALL] quick(1) [END]\n[CALL] slow(x=$1) [END]\n[TRAP][END]"})
+        + "\n"
+        + json.dumps({"match": "[INTR] 2 [HEAD]", "content": "It is 4."})
+        + "\n"
+        + json.dumps({"match": "[INTR] 1 [HEAD]", "content": "[TRAP][END]"})
+        + "\n"
+    )
+    native_script = tmp_path / "native.jsonl"
+    calls = [{"name": "quick", "arguments": {"x": 1}}, {"name": "slow", "arguments": {"x": 2}}]
+    native_script.write_text(
+        json.dumps({"match": "Question", "once": True, "tool_calls": calls})
+        + "\n"
+        + json.dumps({"match": "Question", "once": True, "content": "2 and 4."})
+        + "\n"
+    )
+    for mode, script, answer in (("turn", turn_script, "It is 4."), ("native", native_script, "2 and 4.")):
+        config = SimConfig(content="script", script=script, ttft=0.01, tokens_per_second=500)
+        async with serve_sim(config) as sim, OpenAIEndpoint(base_url=sim.url, model="sim-model") as endpoint:
+            with anyio.fail_after(10):
+                result = await agent(endpoint, async_mode=mode).run("q")
+        assert result.answer == answer, mode
+        assert result.results[2].value == 4 and result.results[2].status == "ok", mode
+        assert result.trace.of_kind("interrupt"), mode

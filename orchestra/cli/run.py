@@ -100,6 +100,7 @@ def _summary(result: AgentResult) -> dict[str, Any]:
         },
         "tasks": [s.to_dict() for s in result.trace.of_kind("task")],
         "interrupts": [s.to_dict() for s in result.trace.of_kind("interrupt")],
+        "model_calls": [s.to_dict() for s in result.trace.spans if s.kind in ("llm", "plan", "join")],
     }
 
 
