@@ -15,6 +15,7 @@ Every dispatch and every delivery is a zero-length span in the run's trace (kind
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
@@ -56,6 +57,8 @@ class CallRuntime:
         self._shadow = Plan(state.plan.tools, known=state.context.results.keys())
         self.next_id = state.plan.next_id
         self.round = Round()
+        self.ttfts: list[float] = []
+        """Seconds to the first token of each model request so far (the delivery window)."""
         channel: tuple[MemoryObjectSendStream[Task], MemoryObjectReceiveStream[Task]]
         channel = anyio.create_memory_object_stream[Task](math.inf)
         self._send, self._receive = channel
@@ -97,10 +100,14 @@ class CallRuntime:
         self._reject(call_id, tool, PlanError(f"call {call_id}: {message}", task_id=call_id))
         return call_id
 
-    async def deliver(self, *, wait: bool = True) -> Delivery | None:
-        """The next batch of results: waits for one if ``wait`` and none is ready; traced."""
+    async def deliver(self, *, wait: bool = True, settle: bool = True) -> Delivery | None:
+        """The next batch for a model that stopped: waits for a result if ``wait`` and none is
+        ready, then (``settle``) for the rest of the pending calls for up to one time to first
+        token of this run's model (:meth:`InterruptQueue.settle`); traced."""
         if wait and not self.queue.ready and self.queue.pending:
             await self.queue.wait()
+        if settle and self.queue.pending and self.ttfts:
+            await self.queue.settle(statistics.median(self.ttfts))
         delivery = self.queue.take()
         if delivery is not None:
             ids = delivery.ids
@@ -140,6 +147,12 @@ class CallRuntime:
         self.trace.add(Span(f"{task.id}. {task.tool} dispatched", "dispatch", now, now, {"task_id": task.id}))
         self._send.send_nowait(task)
 
+    def first_token(self, span: Span) -> None:
+        """Record the time to first token of the request traced by ``span``."""
+        ttft = self.trace.clock.now() - span.start
+        span.attrs["ttft"] = ttft
+        self.ttfts.append(ttft)
+
     def _reject(self, call_id: int, tool: str, error: PlanError) -> None:
         """An error result for a call that never ran: kept in the run's results, and delivered."""
         self.queue.reject(call_id, tool, error)
@@ -160,6 +173,8 @@ class CallRuntime:
             async for chunk in stream:
                 if chunk.usage is not None:
                     usage = chunk.usage
+                if "ttft" not in span.attrs and (chunk.delta or chunk.tool_calls):
+                    self.first_token(span)
                 if chunk.index == 0:
                     yield chunk
         except BaseException as exc:

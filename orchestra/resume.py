@@ -140,6 +140,8 @@ async def _segment(
         nonlocal outcome
         async for chunk in stream:
             _record(span, model, chunk)
+            if "ttft" not in span.attrs and chunk.delta:
+                rt.first_token(span)
             if _handle(rt, parser.feed(chunk.delta), visible, final=final):
                 outcome = "trap"
                 break

@@ -99,6 +99,24 @@ async def test_results_ready_together_are_one_interrupt():
     assert "[INTR] 1 [HEAD] 2 [END]" in text and "[INTR] 2 [HEAD] 4 [END]" in text
 
 
+async def test_a_waiting_model_gets_results_that_follow_within_one_time_to_first_token_together():
+    CANCELLED.clear()
+    # The model takes ~60 ms to its first token: quick (10 ms), slow (50 ms) finish within one such
+    # round trip of each other and come as one interrupt; hang never finishes and is not waited for.
+    model = ScriptedModel(
+        ["[CALL] quick(1) [END][CALL] slow(2) [END][CALL] hang(3) [END][TRAP][END]", "4"],
+        chunk_chars=500,
+        chunk_delay=0.06,
+    )
+    with anyio.fail_after(3):
+        result = await agent(model, max_turns=1).run("q")
+    (interrupt,) = result.trace.of_kind("interrupt")
+    assert interrupt.attrs["task_ids"] == [1, 2]
+    assert interrupt.start - span(result, "2. slow").end < 0.05  # delivered as soon as slow was in
+    assert "Still running: call 3" in last_user(model.requests[1])
+    assert result.results[3].status == "cancelled" and CANCELLED == ["hang(3)"]
+
+
 async def test_a_dependency_is_held_until_its_input_is_ready():
     model = ScriptedModel(["[CALL] slow(1) [END]\n[CALL] slow(x=$1) [END]\n[TRAP][END]", "[TRAP][END]", "4"])
     result = await agent(model).run("double 1 twice")
