@@ -136,7 +136,16 @@ async def _segment(
     final = rt.state.context.final
     stream = endpoint.stream_text(request, prompt)
 
+    failure: list[Exception] = []
+
     async def consume(scope: anyio.CancelScope) -> None:
+        try:
+            await read(scope)
+        except Exception as exc:  # the model failed: raised as itself below, not in a group
+            failure.append(exc)
+            scope.cancel()
+
+    async def read(scope: anyio.CancelScope) -> None:
         nonlocal outcome
         async for chunk in stream:
             _record(span, model, chunk)
@@ -176,6 +185,10 @@ async def _segment(
             await stream.aclose()  # type: ignore[attr-defined]
         span.end = trace.clock.now()
         span.attrs["outcome"] = outcome
+        if failure:
+            span.error = f"{type(failure[0]).__name__}: {failure[0]}"
+    if failure:
+        raise failure[0]
     return outcome
 
 

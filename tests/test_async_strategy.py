@@ -346,3 +346,19 @@ async def test_turn_and_native_modes_against_the_simulator(tmp_path):
         assert result.answer == answer, mode
         assert result.results[2].value == 4 and result.results[2].status == "ok", mode
         assert result.trace.of_kind("interrupt"), mode
+
+
+async def test_a_model_that_fails_mid_resume_raises_its_own_error_with_nothing_left_running():
+    from orchestra.errors import EndpointError
+
+    CANCELLED.clear()
+
+    class Failing(TextModel):
+        async def stream_text(self, request: ChatRequest, prompt: str) -> AsyncIterator[ChatChunk]:
+            yield ChatChunk(delta="[CALL] hang(1) [END] thinking")
+            await anyio.sleep(0.01)
+            raise EndpointError("connection dropped")
+
+    with pytest.raises(EndpointError, match="connection dropped"):
+        await agent(Failing(lambda prompt: []), async_mode="resume").run("q")
+    assert CANCELLED == ["hang(1)"]
