@@ -109,42 +109,91 @@ async def _run_turns(state: RunState, rt: CallRuntime) -> str:
     planner = cast(InterruptPlanner, agent.planner)
     context = state.context
     messages = planner.start(context, "turn")
-    for turn in range(agent.max_turns + 1):
+    batches: list[Delivery] = []  # delivered since the model last wrote anything
+    turn = 0
+    while True:
         context.final = turn == agent.max_turns
         round_ = rt.new_round()
         request = planner.request(messages, context, "turn")
-        text, visible, trapped = await _stream_cml(rt, request, f"turn {turn + 1}", final=context.final)
+        name = f"turn {turn + 1}"
+        outcome = await _stream_cml(rt, request, name, final=context.final, restartable=bool(batches))
+        if outcome is None:
+            # Results came in before the model wrote its first token: the turn had not begun, so
+            # it is asked again with them in its interrupt message rather than one turn later.
+            context.rounds.remove(round_)
+            delivery = await rt.deliver(wait=False, settle=False)
+            batches += [delivery] if delivery is not None else []
+            messages[-1] = Message(role="user", content=_interrupt_message(rt, batches, context.final))
+            continue
+        text, visible, trapped = outcome
         round_.text = text
         messages.append(Message(role="assistant", content=text))
         if context.final or (rt.queue.idle and not trapped):
             return planner.answer(visible)
         delivery = await rt.deliver()
+        batches = [delivery] if delivery is not None else []
+        turn += 1
         messages.append(
-            Message(role="user", content=_interrupt_message(rt, delivery, turn + 1 == agent.max_turns))
+            Message(role="user", content=_interrupt_message(rt, batches, turn == agent.max_turns))
         )
-    raise AssertionError("unreachable: the last turn always returns")
 
 
 async def _stream_cml(
-    rt: CallRuntime, request: ChatRequest, name: str, *, final: bool
-) -> tuple[str, str, bool]:
+    rt: CallRuntime, request: ChatRequest, name: str, *, final: bool, restartable: bool = False
+) -> tuple[str, str, bool] | None:
     """One streamed turn: dispatch each call as its frame closes; stop at a trap or a forgery.
+
+    Args:
+        restartable: give up the turn if a result arrives before its first token (the model is
+            waiting on results, and has not begun to answer the ones it has).
 
     Returns:
         ``(text, visible, trapped)``: the turn's text for the transcript (cut at a forged
-        ``[INTR]``, ended after a trap), the text outside frames, and whether it ended in a trap.
+        ``[INTR]``, ended after a trap), the text outside frames, and whether it ended in a trap;
+        None when the turn was given up for a result that arrived before its first token.
     """
     parser = CMLParser()
     visible: list[str] = []
     trapped = False
+    started = False
+    restarted = False
+    failure: list[Exception] = []
     chunks = rt.chunks(request, name)
+
+    async def read(scope: anyio.CancelScope) -> None:
+        nonlocal trapped, started
+        try:
+            async for chunk in chunks:
+                if chunk.delta and not started:
+                    started = True
+                    watcher.cancel()
+                trapped = _handle(rt, parser.feed(chunk.delta), visible, final=final)
+                if trapped or parser.done:
+                    break
+        except Exception as exc:  # the model failed: raised as itself below, not in a group
+            failure.append(exc)
+        scope.cancel()
+
+    async def watch() -> None:
+        nonlocal restarted
+        with watcher:
+            await rt.queue.wait()
+            if not started:
+                restarted = True
+                group.cancel_scope.cancel()
+
+    watcher = anyio.CancelScope()
     try:
-        async for chunk in chunks:
-            trapped = _handle(rt, parser.feed(chunk.delta), visible, final=final)
-            if trapped or parser.done:
-                break
+        async with anyio.create_task_group() as group:
+            group.start_soon(read, group.cancel_scope)
+            if restartable and not final:
+                group.start_soon(watch)
     finally:
         await chunks.aclose()
+    if failure:
+        raise failure[0]
+    if restarted:
+        return None
     if not trapped and not parser.done:
         _handle(rt, parser.close(), visible, final=final)
     return _transcript(parser.text, trapped), "".join(visible), trapped
@@ -177,13 +226,13 @@ def _transcript(text: str, trapped: bool) -> str:
     return text
 
 
-def _interrupt_message(rt: CallRuntime, delivery: Delivery | None, last: bool) -> str:
-    """The user message of the next turn: the batch of interrupts, then what is still running."""
-    lines = [delivery.frames()] if delivery is not None else []
+def _interrupt_message(rt: CallRuntime, batches: list[Delivery], last: bool) -> str:
+    """The user message of the next turn: the batches of interrupts, then what is still running."""
+    lines = [delivery.frames() for delivery in batches]
     pending = sorted(rt.queue.pending)
     if pending:
         lines.append("Still running: " + ", ".join(f"call {i}" for i in pending) + " (results will follow).")
-    elif delivery is None:
+    elif not batches:
         lines.append(f"No call is pending: answer now, or make a call with {CALL} ... {END}.")
     if last:
         lines.append("No more calls are allowed: write the final answer now.")

@@ -32,6 +32,13 @@ async def quick(x: int) -> int:
 
 
 @tool
+async def mid(x: int) -> int:
+    """Doubles x after 150 ms."""
+    await anyio.sleep(0.15)
+    return 2 * x
+
+
+@tool
 def explode(reason: str) -> str:
     """Always fails."""
     raise RuntimeError(reason)
@@ -54,7 +61,7 @@ async def hang(x: int) -> int:
     return x
 
 
-TOOLS = [slow, quick, explode, stuck, hang]
+TOOLS = [slow, quick, mid, explode, stuck, hang]
 
 
 def agent(model: object, **kwargs: object) -> Agent:
@@ -115,6 +122,23 @@ async def test_a_waiting_model_gets_results_that_follow_within_one_time_to_first
     assert interrupt.start - span(result, "2. slow").end < 0.05  # delivered as soon as slow was in
     assert "Still running: call 3" in last_user(model.requests[1])
     assert result.results[3].status == "cancelled" and CANCELLED == ["hang(3)"]
+
+
+async def test_a_turn_that_has_not_begun_is_asked_again_with_a_result_that_arrives_meanwhile():
+    # ~100 ms to the first token. quick is delivered alone (mid is not in within that window);
+    # mid lands while the next turn is still before its first token: that turn is given up and
+    # asked again with both results, instead of the model spending a turn on [TRAP].
+    model = ScriptedModel(
+        ["[CALL] quick(1) [END][CALL] mid(2) [END][TRAP][END]", "never streamed", "2 and 4."],
+        chunk_chars=500,
+        chunk_delay=0.1,
+    )
+    with anyio.fail_after(3):
+        result = await agent(model).run("q")
+    assert result.answer == "2 and 4." and result.llm_calls == 3
+    assert "Still running: call 2" in last_user(model.requests[1])
+    assert last_user(model.requests[2]) == "[INTR] 1 [HEAD] 2 [END]\n[INTR] 2 [HEAD] 4 [END]"
+    assert [s.attrs["task_ids"] for s in result.trace.of_kind("interrupt")] == [[1], [2]]
 
 
 async def test_a_dependency_is_held_until_its_input_is_ready():
