@@ -114,8 +114,8 @@ def test_the_cli_prints_one_table_per_category_within_80_columns(tmp_path: Path)
     assert "BFCL parallel: 2 items" in result.output and "BFCL parallel_multiple: 2 items" in result.output
     assert max(len(line) for line in result.output.splitlines()) <= 80
     rows = [json.loads(line) for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
-    assert len(rows) == 12 and all(r["valid"] for r in rows)
+    assert len(rows) == 16 and all(r["valid"] for r in rows)
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert {s["strategy"] for s in summary["summary"]} == {"sequential", "parallel", "compiler"}
+    assert {s["strategy"] for s in summary["summary"]} == {"sequential", "parallel", "compiler", "async"}
     bad = CliRunner().invoke(app, [*args[:6], "irrelevance", "-n", "1", "--data", str(SHARED)])
     assert bad.exit_code != 0 and "needs possible answers" in str(bad.exception)

@@ -11,8 +11,13 @@ turn, for a list of calls; the replay serves those outputs from the simulator. T
 - ``compiler`` (:class:`~orchestra.planners.LLMCompilerPlanner`): the numbered plan
   ``1. f(x=1)`` … ``N. join()``, streamed, then the joiner's ``finish``.
 
-A strategy added later (the ``async`` strategy of AsyncLM) plugs in by name with
-:func:`register_oracle`; the replay runs every registered strategy that has an oracle.
+- ``async`` (:class:`~orchestra.planners.AsyncLMPlanner`, ``turn`` mode): every call as a
+  ``[CALL] ... [END]`` frame, then ``[TRAP][END]``; to an interrupt message it answers
+  ``[TRAP][END]`` while a call is still running, else the answer (:data:`ASYNC_NATIVE` plays the
+  ``native`` mode instead).
+
+Other strategies plug in by name with :func:`register_oracle`; the replay runs every registered
+strategy that has an oracle.
 """
 
 from __future__ import annotations
@@ -23,10 +28,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestra.errors import UsageError
-from orchestra.planners import LLMCompilerPlanner, ParallelPlanner, ReActPlanner
-from orchestra.planning import Planner, StepPlanner
+from orchestra.planners import AsyncLMPlanner, LLMCompilerPlanner, ParallelPlanner, ReActPlanner
+from orchestra.planning import InterruptPlanner, Planner, StepPlanner
 
-__all__ = ["ANSWER", "ORACLES", "Call", "Oracle", "Output", "escape_refs", "get_oracle", "register_oracle"]
+__all__ = [
+    "ANSWER",
+    "ASYNC_NATIVE",
+    "ORACLES",
+    "Call",
+    "Oracle",
+    "Output",
+    "escape_refs",
+    "get_oracle",
+    "register_oracle",
+]
 
 Call = tuple[str, dict[str, Any]]
 """One call: the tool name and its arguments."""
@@ -60,7 +75,7 @@ class Oracle:
         agent_options: other :class:`~orchestra.agent.Agent` fields.
     """
 
-    planner: Callable[[], Planner | StepPlanner | None]
+    planner: Callable[[], Planner | StepPlanner | InterruptPlanner | None]
     outputs: Callable[[Sequence[Call]], list[Output]]
     max_turns: Callable[[int], int] = lambda n: n + 1
     agent_options: dict[str, Any] = field(default_factory=dict)
@@ -106,10 +121,41 @@ def _compiler(calls: Sequence[Call]) -> list[Output]:
     return [{"content": plan_text(calls)}, {"content": joiner_text()}]
 
 
+def cml_text(calls: Sequence[Call]) -> str:
+    """The ``async`` strategy's first turn: every call as a CML frame, then a trap."""
+    frames = [
+        f"[CALL] {name}({', '.join(f'{p}={_literal(v)}' for p, v in args.items())}) [END]"
+        for name, args in calls
+    ]
+    return "\n".join([*frames, "[TRAP][END]"])
+
+
+def _async_turn(calls: Sequence[Call]) -> list[Output]:
+    # The first turn is the item's own (matched by its tag). Later requests end with an interrupt
+    # message, which carries no tag: the same model for every item (so concurrent items may share
+    # these lines) waits while a call is still running and answers once every result is in.
+    return [
+        {"content": cml_text(calls)},
+        {"match": "Still running:", "once": False, "content": "[TRAP][END]"},
+        {"match": "[INTR]", "once": False, "content": ANSWER},
+    ]
+
+
+ASYNC_NATIVE = Oracle(
+    AsyncLMPlanner, _parallel, max_turns=lambda n: 1, agent_options={"async_mode": "native"}
+)
+"""The ``async`` strategy in ``native`` mode: the parallel oracle's streamed ``tool_calls``, each
+dispatched as its arguments close; results as tool messages on the next turn. Replay it with
+``register_oracle("async", ASYNC_NATIVE)``."""
+
 ORACLES: dict[str, Oracle] = {
     "sequential": Oracle(ReActPlanner, _sequential, max_turns=lambda n: n + 1),
     "parallel": Oracle(lambda: ParallelPlanner(native=True), _parallel, max_turns=lambda n: 1),
     "compiler": Oracle(LLMCompilerPlanner, _compiler, agent_options={"max_replans": 0}),
+    # At most one [TRAP] turn per partial delivery, and each delivery brings at least one result.
+    "async": Oracle(
+        AsyncLMPlanner, _async_turn, max_turns=lambda n: n + 2, agent_options={"async_mode": "turn"}
+    ),
 }
 """The oracle of each strategy, by strategy name."""
 
