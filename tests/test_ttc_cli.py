@@ -92,3 +92,20 @@ def test_bench_ttc_runs_offline_on_a_bank(tmp_path: Path) -> None:
     # The oracle is an upper bound of every method at every budget it reaches.
     oracle = data["curves"]["oracle"]
     assert max(oracle["accuracy"]) >= max(data["curves"]["sc"]["accuracy"])
+
+
+def test_the_shipped_bank_is_a_valid_bank_of_32_samples_a_problem() -> None:
+    from orchestra.cli.bench_ttc import _default_bank
+    from orchestra.ttc import normalize_answer, read_bank
+
+    header, queries = read_bank(_default_bank())
+    assert header.model == "smollm2-135m" and len(queries) >= 150
+    assert len({q.id for q in queries}) == len(queries)
+    assert all(len(q.samples) >= 32 for q in queries)
+    for q in queries:
+        for s in q.samples:
+            assert s.answer is None or normalize_answer(s.answer) == s.answer
+            assert s.completion_tokens > 0 and s.prompt_tokens > 0
+            assert s.correct == (s.answer == normalize_answer(q.answer))
+    accuracy = [q.accuracy for q in queries]
+    assert min(accuracy) == 0.0 and max(accuracy) > 0.9  # spans hopeless to nearly always right
