@@ -77,7 +77,7 @@ class RoutingPolicy:
         cooldown: float = 1.0,
         max_cooldown: float = 60.0,
         unreachable_failures: int = 5,
-        unreachable_after: float = 3.0,
+        unreachable_after: float = 2.0,
     ) -> None:
         self.names = list(names)
         if not self.names:
