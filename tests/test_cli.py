@@ -53,7 +53,7 @@ async def test_bad_config_file_is_one_line_error(tmp_path: Path) -> None:
     bad.write_text("[[endpoints]]\nname = 'x'\nbase_url = 'nope'\n")
     result = await run_cli("chat", "hi", "--endpoints", str(bad), "--endpoint", "x")
     _, err = text(result)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a usage error
     assert "Traceback" not in err and "base_url" in err
 
 

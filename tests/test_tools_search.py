@@ -106,7 +106,7 @@ def test_directory_corpus(tmp_path: Path) -> None:
 
 
 def test_missing_corpus_path() -> None:
-    with pytest.raises(UsageError, match="neither a directory nor a file"):
+    with pytest.raises(UsageError, match="search corpus not found"):
         load_corpus("/nonexistent/corpus")
 
 

@@ -45,6 +45,7 @@ from anyio.abc import ByteReceiveStream, Process
 
 from orchestra._tool import Tool
 from orchestra.errors import ToolError, UsageError
+from orchestra.tools._repl import show_final_value
 
 __all__ = ["isolation", "make_python", "python", "run_python"]
 
@@ -259,13 +260,14 @@ def make_python(
         """Run a Python 3 program in a fresh, isolated process and return its output.
 
         Print what you need to see: the result is stdout, stderr, the exit code and whether the
-        time limit was hit. No state is kept between calls.
+        time limit was hit. As in a REPL, the value of a final bare expression is printed too
+        (``2**10`` gives ``1024``). No state is kept between calls.
 
         Args:
             code: the complete program, e.g. "import math\\nprint(math.comb(10, 3))".
         """
         return await run_python(
-            code,
+            show_final_value(code),
             time_limit=time_limit,
             memory_mb=memory_mb,
             max_output_bytes=max_output_bytes,

@@ -122,7 +122,8 @@ def load_corpus(source: str | Path | Iterable[Mapping[str, Any] | Document]) -> 
 
     A directory contributes every ``.txt``/``.md`` file below it (id = relative path, title = the
     first line when it is a Markdown heading, else the file name without suffix). A JSONL file has one ``{"id", "title", "text"}`` object per
-    line (``id`` defaults to the line number, ``title`` to empty).
+    line (``id`` defaults to the line number, ``title`` to empty). A single ``.txt``/``.md`` file
+    contributes each of its blank-line-separated passages (id = ``FILE:N``).
 
     Raises:
         UsageError: the path does not exist, a line is not a JSON object, a document has no text.
@@ -131,8 +132,12 @@ def load_corpus(source: str | Path | Iterable[Mapping[str, Any] | Document]) -> 
         path = Path(source)
         if path.is_dir():
             return _load_directory(path)
+        if path.is_file() and path.suffix.lower() in _TEXT_SUFFIXES:
+            return _load_passages(path)
         if path.is_file():
             return _load_jsonl(path)
+        if not path.exists():
+            raise UsageError(f"search corpus not found: {path}")
         raise UsageError(f"search corpus {str(path)!r} is neither a directory nor a file")
     return [
         item if isinstance(item, Document) else _document(item, f"item {i}") for i, item in enumerate(source)
@@ -163,6 +168,17 @@ def _load_jsonl(path: Path) -> list[Document]:
                 raise UsageError(f"search corpus {path.name}:{number}: not valid JSON ({exc.msg})") from exc
             documents.append(_document(record, f"{path.name}:{number}", default_id=str(number)))
     return documents
+
+
+_TEXT_SUFFIXES = (".txt", ".md")
+
+
+def _load_passages(path: Path) -> list[Document]:
+    text = path.read_text(encoding="utf-8", errors="replace")
+    passages = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    if not passages:
+        raise UsageError(f"search corpus {str(path)!r} has no text")
+    return [Document(id=f"{path.name}:{i}", title=path.stem, text=p) for i, p in enumerate(passages, 1)]
 
 
 def _load_directory(root: Path) -> list[Document]:

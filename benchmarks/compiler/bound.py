@@ -4,7 +4,7 @@ Pure arithmetic over the simulator's latency model (time to first token, then on
 ``1/tokens_per_second``; a token is a whitespace-separated word with its leading whitespace, as
 :mod:`orchestra.sim.content` streams it) and the tools' fixed latency. Two bounds:
 
-- :func:`critical_path_bound` — issue 3's definition: the planner's time to its first complete
+- :func:`critical_path_bound` — the definition: the planner's time to its first complete
   task, plus the longest chain of tool latencies, plus the joiner's call;
 - :func:`stream_bound` — the same, but no task can start before the planner has *written* it, so
   each task's earliest start is ``max(its line is complete, its dependencies are done)``, and the
@@ -91,7 +91,7 @@ def _finish_times(steps: Sequence[Step], starts: Mapping[int, float], latency: f
 def critical_path_bound(
     steps: Sequence[Step], plan_text: str, joiner_text: str, params: LatencyParams
 ) -> float:
-    """Planner time to the first task + longest chain of tool latencies + the joiner call (issue 3)."""
+    """Planner time to the first task + longest chain of tool latencies + the joiner call."""
     first = line_ready_times(plan_text, params)[0] if steps else 0.0
     chain = _finish_times(steps, {s.id: 0.0 for s in steps}, params.tool_latency)
     return first + max(chain.values(), default=0.0) + call_seconds(joiner_text, params)

@@ -24,25 +24,16 @@ def render_table(result: BenchResult) -> Table:
         f"LLMCompiler benchmark: {config.get('dataset')} ({config.get('questions')} questions; "
         f"ttft {config.get('ttft')} s, {config.get('tokens_per_second')} tok/s, tool {config.get('tool_latency')} s)"
     )
-    table = Table(title=title, caption=ACCURACY_NOTE, caption_justify="left")
+    # No box, one word per header: all nine columns fit in 80 without cutting one.
+    table = Table(title=title, box=None, pad_edge=False, header_style="bold")
     table.add_column("strategy", no_wrap=True)
-    for column in (
-        "median s",
-        "mean s",
-        "tokens",
-        "LLM calls",
-        "accuracy",
-        "speedup",
-        "÷ bound",
-        "÷ stream bound",
-    ):
-        table.add_column(column, justify="right")
+    for column in ("median", "mean", "tokens", "calls", "accuracy", "speedup", "÷bound", "÷stream"):
+        table.add_column(column, justify="right", no_wrap=True)
     for s in result.summary.values():
-        errors = f" ({s.errors} errors)" if s.errors else ""
         table.add_row(
-            s.strategy + errors,
-            f"{s.latency_median:.3f}",
-            f"{s.latency_mean:.3f}",
+            s.strategy,
+            f"{s.latency_median:.2f}",
+            f"{s.latency_mean:.2f}",
             f"{s.tokens_mean:.0f}",
             f"{s.llm_calls_mean:.1f}",
             f"{s.accuracy:.0%}",
@@ -57,9 +48,15 @@ def print_report(result: BenchResult, console: Console | None = None) -> None:
     """Print the table (and the bounds' meaning) to ``console``."""
     console = console or Console()
     console.print(render_table(result))
+    failed = [f"{s.strategy} {s.errors}" for s in result.summary.values() if s.errors]
+    if failed:
+        console.print(f"questions that ended in an error (left out of the figures): {', '.join(failed)}")
+    console.print(ACCURACY_NOTE, style="dim")
     console.print(
-        "÷ bound: compiler latency / (planner time to its first task + longest chain of tool latencies + "
-        "joiner), issue 3's critical-path bound. ÷ stream bound: the same, where no task starts before the "
+        "median, mean: seconds per question; tokens, calls: prompt + completion tokens and LLM calls per "
+        "question. "
+        "÷bound: compiler latency / (planner time to its first task + longest chain of tool latencies + "
+        "joiner): the critical-path bound, the least time any strategy could take. ÷stream: the same, where no task starts before the "
         "planner has written its line (attainable when the plan streams longer than a tool runs).",
         style="dim",
     )

@@ -33,7 +33,7 @@ class QuestionRow:
         answer: the agent's final answer.
         expected: the dataset's answer.
         correct: whether ``answer`` matches ``expected`` (see :func:`answers_match`).
-        bound: issue 3's critical-path bound for this question (compiler's plan), seconds.
+        bound: the critical-path bound for this question (compiler's plan), seconds.
         stream_bound: the bound counting the time the planner takes to write each task, seconds.
         error: the error that ended the run, if any.
     """

@@ -59,6 +59,7 @@ class BenchConfig:
         source: a path or URL of the data (None: shared copy, else download).
         latency: time to first token, tokens/s and tool latency.
         question_timeout: seconds one question may take before it counts as an error.
+        concurrency: questions in flight at once.
     """
 
     dataset: str = "movie"
@@ -67,6 +68,7 @@ class BenchConfig:
     source: str | None = None
     latency: LatencyParams = field(default_factory=LatencyParams)
     question_timeout: float = 120.0
+    concurrency: int = 1
 
     def describe(self, questions: int) -> dict[str, Any]:
         """The settings as recorded in the JSON output."""
@@ -78,6 +80,7 @@ class BenchConfig:
             "source": self.source,
             **asdict(self.latency),
             "question_timeout": self.question_timeout,
+            "concurrency": self.concurrency,
         }
 
 
@@ -142,16 +145,18 @@ async def run_strategy(
     on_row: OnRow | None = None,
     workdir: Path,
 ) -> list[QuestionRow]:
-    """Run ``workloads`` one at a time with ``strategy`` against a fresh simulator subprocess."""
+    """Run ``workloads`` with ``strategy`` against a fresh simulator subprocess, ``config.concurrency``
+    questions at a time (1: one after another, so each question's latency is its own)."""
     script = write_script(strategy, workloads, workdir / f"{strategy}.jsonl")
     params = config.latency
     sim_config = SimConfig(
         ttft=params.ttft, tokens_per_second=params.tokens_per_second, content="script", script=script
     )
-    rows: list[QuestionRow] = []
-    async with SimProcess(sim_config) as sim:
-        agent = _make_agent(strategy, sim.url, tools, max_turns=max(len(w.steps) for w in workloads) + 1)
-        for workload in workloads:
+    slots: list[QuestionRow | None] = [None] * len(workloads)
+    limiter = anyio.CapacityLimiter(config.concurrency)
+
+    async def one(index: int, workload: Workload, agent: Agent) -> None:
+        async with limiter:
             bounds = _bounds(workload, params)
             start = time.perf_counter()
             try:
@@ -162,11 +167,20 @@ async def run_strategy(
                 row = QuestionRow(strategy, workload.question.id, time.perf_counter() - start,
                                   expected=workload.answer, bound=bounds[0], stream_bound=bounds[1],
                                   error=f"{type(exc).__name__}: {exc}")  # fmt: skip
-            rows.append(row)
+            slots[index] = row
             if on_row is not None:
                 on_row(row)
-        await _close(agent)
-    return rows
+
+    async with SimProcess(sim_config) as sim:
+        agent = _make_agent(strategy, sim.url, tools, max_turns=max(len(w.steps) for w in workloads) + 1)
+        try:
+            # Each script line matches its own question, so questions may share the simulator.
+            async with anyio.create_task_group() as group:
+                for index, workload in enumerate(workloads):
+                    group.start_soon(one, index, workload, agent)
+        finally:
+            await _close(agent)
+    return [row for row in slots if row is not None]
 
 
 async def _close(agent: Agent) -> None:

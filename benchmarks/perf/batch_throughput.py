@@ -16,7 +16,7 @@ Two modes, each printing ONE JSON line:
   admission plus the latency), which leaves out process start-up, so prompto's subprocess and
   the in-process runs are compared on the same footing. orchestra and the bare endpoint run
   ``--repeat`` rounds each (alternating, a fresh simulator and cold connections every time) and
-  the median round is reported. Target (issue 4): orchestra's wall time <= 1.15x ideal.
+  the median round is reported. Target: orchestra's wall time <= 1.15x ideal.
 - **rss** (``--rows 100000``): a zero-latency simulator and ``orchestra.cli.batch run`` as a child
   process; reports its peak RSS and rows/s. Target: < 200 MB. The peak is the child's own
   ``VmHWM`` (read from ``/proc/self/status`` at exit), not ``wait4``'s ``ru_maxrss``: Linux carries

@@ -8,7 +8,7 @@ dispatch, argument resolution, de-duplication bookkeeping, results and trace spa
 - ``dispatch_p50_ms`` / ``dispatch_p99_ms``: from the end of a task's last dependency to the start
   of the task (its first attempt), over every task that has dependencies;
 - ``overhead_us_per_task``: wall time of the whole run divided by the number of tasks;
-- targets (issue 3): dispatch <= 0.1 ms p50, overhead <= 30 µs/task.
+- targets: dispatch <= 0.1 ms p50, overhead <= 30 µs/task.
 
 Tools return at once by default; ``--yielding`` makes each pass once through the event loop, as a
 tool doing real I/O does, which costs the executor a worker spawn per concurrently running task.

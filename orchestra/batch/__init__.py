@@ -20,11 +20,14 @@ and :mod:`~orchestra.batch.progress` (counters, live display, summary),
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
+import sniffio
 
 from orchestra.batch.formats import (
     RETRYABLE_CODES,
@@ -155,10 +158,44 @@ def run_sync(
 ) -> list[BatchResult]:
     """Blocking :func:`run` for scripts and notebooks: every result of this call, in completion order.
 
-    Options are those of :func:`run`. Do not call it from inside a running event loop.
+    Options are those of :func:`run`. Inside a running event loop (a notebook cell runs in one)
+    the batch runs on its own loop in a worker thread, since that loop cannot be blocked or
+    re-entered. The endpoints' HTTP clients belong to the loop that ran the batch, so they are
+    closed before returning (an endpoint reopens its client on its next use): a synchronous
+    caller never sees aiohttp's "Unclosed client session".
     """
 
     async def collect() -> list[BatchResult]:
-        return [result async for result in run(requests, endpoints=endpoints, output=output, **options)]
+        try:
+            return [result async for result in run(requests, endpoints=endpoints, output=output, **options)]
+        finally:
+            await _close_clients(endpoints)
 
-    return anyio.run(collect)
+    if not _loop_running():
+        return anyio.run(collect)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchestra-run-sync") as pool:
+        return pool.submit(anyio.run, collect).result()
+
+
+def _loop_running() -> bool:
+    """Whether this thread is inside a running event loop (where ``anyio.run`` would refuse)."""
+    try:
+        sniffio.current_async_library()
+        return True
+    except sniffio.AsyncLibraryNotFoundError:
+        pass
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def _close_clients(endpoints: Endpoint | Mapping[str, Endpoint]) -> None:
+    members = list(endpoints.values()) if isinstance(endpoints, Mapping) else [endpoints]
+    seen: set[int] = set()
+    for endpoint in members:
+        if id(endpoint) not in seen:
+            seen.add(id(endpoint))
+            with anyio.CancelScope(shield=True):
+                await endpoint.aclose()

@@ -1,6 +1,6 @@
 """The crash-safe, exactly-once journal of a batch run: the output JSONL itself.
 
-Choice (issue 4 leaves it open): there is no separate state file and no SQLite. The output file
+Choice: there is no separate state file and no SQLite. The output file
 *is* the journal, because it is the one thing that must be right after a crash, and a second
 store could disagree with it.
 

@@ -75,6 +75,17 @@ def _per_min(rate: float | None, limit: float | None, window: float | None) -> s
     return f"{shown} / {_num(limit * 60.0 / (window or 60.0))}"
 
 
+def _add_columns(table: Table, headers: tuple[str, ...], *, right: bool = False) -> None:
+    """Columns that stay readable in 80 columns: a header wraps between its words but is never cut
+    (``done/t…``), and the endpoint (often a long URL) folds onto more lines instead."""
+    for header in headers:
+        if header == "endpoint":
+            table.add_column(header, overflow="fold", min_width=8, ratio=1)
+            continue
+        widest = max(len(word) for word in header.split())
+        table.add_column(header, justify="right" if right else "left", min_width=widest, overflow="fold")
+
+
 def _eta(seconds: float | None) -> str:
     if seconds is None or math.isinf(seconds):
         return "-"
@@ -133,10 +144,8 @@ class ProgressView:
     def table(self) -> Table:
         """The per-endpoint table."""
         table = Table(expand=False, pad_edge=False, box=None, header_style="bold")
-        for column in ("endpoint", "model", "done/total", "req/min (limit)", "tok/min (limit)"):
-            table.add_column(column)
-        for column in ("429s", "errors", "in flight", "cost $", "ETA"):
-            table.add_column(column, justify="right")
+        _add_columns(table, ("endpoint", "model", "done", "req/min (limit)", "tok/min (limit)"))
+        _add_columns(table, ("429s", "errors", "in flight", "cost $", "ETA"), right=True)
         endpoints = self.probe.snapshot() if self.probe is not None else {}
         for lane in self.stats.lanes.values():
             lane_rate = self.rates.rate(f"lane:{lane.name}", lane.done)
@@ -215,18 +224,10 @@ def summary_table(summary: dict[str, Any]) -> Group:
     if summary.get("interrupted"):
         head.append("\ninterrupted: run the same command again to resume")
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in (
-        "endpoint",
-        "rows ok",
-        "requests",
-        "429s",
-        "errors",
-        "rows/min",
-        "tok/min",
-        "p50 s",
-        "cost $",
-    ):
-        table.add_column(column, justify="left" if column == "endpoint" else "right")
+    _add_columns(table, ("endpoint",))
+    _add_columns(
+        table, ("rows ok", "requests", "429s", "errors", "rows/min", "tok/min", "p50 s", "cost $"), right=True
+    )
     for name, info in summary["endpoints"].items():
         table.add_row(
             name,

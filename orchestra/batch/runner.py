@@ -91,16 +91,25 @@ class Router:
         by_model: route by the row's model. Off for ``--endpoint X --model M``, where every row
             goes to X, with its own model if it names one.
         default: the lane of rows that name no model.
+        served: lane name -> the models its endpoints serve (``Connection.served``), or None when
+            unknown. A row naming a model its lane does not serve becomes an error row, never an
+            answer from another model.
     """
 
     def __init__(
-        self, lanes: Mapping[str, Endpoint], *, by_model: bool = True, default: str | None = None
+        self,
+        lanes: Mapping[str, Endpoint],
+        *,
+        by_model: bool = True,
+        default: str | None = None,
+        served: Mapping[str, frozenset[str] | None] | None = None,
     ) -> None:
         if not lanes:
             raise UsageError("a batch needs at least one endpoint")
         if default is not None and default not in lanes:
             raise UsageError(f"default lane {default!r} is not one of {sorted(lanes)}")
         self.lanes = dict(lanes)
+        self.served = dict(served or {})
         self.by_model = by_model
         self.default = default if default is not None else (next(iter(lanes)) if len(lanes) == 1 else None)
         self._by_endpoint: dict[str, str] = {}
@@ -114,6 +123,15 @@ class Router:
         Raises:
             UsageError: no lane serves it (the row becomes a ``no_endpoint`` error row).
         """
+        lane = self._lane(row)
+        served = self.served.get(lane)
+        if row.model is not None and served is not None and row.model not in served:
+            raise UsageError(
+                f"model {row.model!r} is not served by the endpoint in use; it serves: {', '.join(sorted(served))}"
+            )
+        return lane
+
+    def _lane(self, row: BatchRow) -> str:
         if row.endpoint is not None:
             if row.endpoint in self.lanes:
                 return row.endpoint
@@ -196,6 +214,7 @@ class BatchRunner:
         row_deadline: seconds a row may take from its first send, all attempts and waits
             included (None: no bound in time, only ``max_row_attempts``). A row out of time ends
             with a ``timeout`` error, which a resume redoes.
+        served: lane name -> the models it serves (see :class:`Router`).
     """
 
     def __init__(
@@ -210,13 +229,14 @@ class BatchRunner:
         retry_delay: float = 1.0,
         clock: Clock | None = None,
         row_deadline: float | None = None,
+        served: Mapping[str, frozenset[str] | None] | None = None,
     ) -> None:
         if max_row_attempts < 1:
             raise UsageError("max_row_attempts must be at least 1")
         if row_deadline is not None and not row_deadline > 0:
             raise UsageError("row_deadline must be a positive number of seconds")
         self.row_deadline = row_deadline
-        self.router = Router(lanes, by_model=by_model, default=default)
+        self.router = Router(lanes, by_model=by_model, default=default, served=served)
         self.journal = journal
         self.max_row_attempts = max_row_attempts
         self.retry_delay = retry_delay

@@ -19,34 +19,30 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import anyio
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from orchestra.batch.formats import JsonlSource
-from orchestra.batch.journal import Journal, merge_journals
-from orchestra.batch.progress import ProgressView, live_progress, summary_table
-from orchestra.batch.runner import BatchRunner, lane_concurrency
+from orchestra.cli.boundary import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMINATED, report
+from orchestra.cli.help import example, new_app
 from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
-from orchestra.endpoints.config import EndpointSpec, resolve_specs
-from orchestra.errors import OrchestraError, OutputError, UsageError
+from orchestra.errors import UsageError
+
+if TYPE_CHECKING:
+    import anyio
+    from rich.console import Console
+
+    from orchestra.batch.formats import JsonlSource
+    from orchestra.batch.journal import Journal
+    from orchestra.endpoints.config import EndpointSpec
 
 __all__ = ["app", "merge", "run"]
 
-app = typer.Typer(
-    help="Batch querying: JSONL in, JSONL out, at the endpoints' rate limits, crash-safe.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+# Light at import (typer only): the batch runner, the endpoint stack (the OpenAI SDK) and rich are
+# imported inside the commands, so other commands do not pay for them at start-up.
+app = new_app("Batch querying: JSONL in, JSONL out, at the endpoints' rate limits, crash-safe.")
 
-EXIT_FAILED_ROWS = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process killed by SIGTERM
+EXIT_FAILED_ROWS = EXIT_FAILURE
 
 
 @app.callback()
@@ -72,9 +68,13 @@ async def _run_local(
     holder: dict[str, Any],
     row_deadline: float | None = None,
 ) -> None:
+    import anyio
+
+    from orchestra.batch.progress import ProgressView, live_progress
+    from orchestra.batch.runner import BatchRunner, lane_concurrency
     from orchestra.endpoints.stack import connect
 
-    async with connect(specs, initial_concurrency=concurrency) as conn:
+    async with connect(specs, initial_concurrency=concurrency, check_models=True) as conn:
         per_model = lane_concurrency(specs, concurrency)
         workers = {m: per_model.get(m, concurrency) for m in conn.pools}
         if len(workers) == 1 and "" in per_model:  # the local model: its name is known only now
@@ -86,6 +86,7 @@ async def _run_local(
             journal=journal,
             max_row_attempts=max_row_attempts,
             row_deadline=row_deadline,
+            served=conn.served,
         )
         holder["runner"] = runner
         failure: Exception | None = None
@@ -111,6 +112,8 @@ async def _run_local(
 
 async def _cancel_on_sigterm(scope: anyio.CancelScope, holder: dict[str, Any]) -> None:
     """SIGTERM stops the run as Ctrl-C does: the journal stays consistent and the summary is written."""
+    import anyio
+
     with anyio.open_signal_receiver(signal.SIGTERM) as signals:
         async for _ in signals:
             holder["terminated"] = True
@@ -121,6 +124,10 @@ async def _cancel_on_sigterm(scope: anyio.CancelScope, holder: dict[str, Any]) -
 def _finish(
     summary: dict[str, Any], path: Path, *, quiet: bool, console: Console, terminated: bool = False
 ) -> int:
+    from rich.markup import escape
+
+    from orchestra.batch.progress import summary_table
+
     written = True
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,17 +210,31 @@ def run(
         int | None, typer.Option("--shards", min=1, help="Ray: input shards (default: the cluster's CPUs).")
     ] = None,
 ) -> None:
-    """Send every row of IN.jsonl and write one result line per row to OUT.jsonl; resumes by itself."""
+    from rich.console import Console
+
     console = Console(stderr=True, highlight=False)
     try:
         code = _run(
             input, output, endpoint, model, endpoints_file, concurrency, retry_failed, max_row_attempts,
             summary, quiet, engine, address, shards, console, row_deadline,
         )  # fmt: skip
-    except OrchestraError as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(EXIT_USAGE if isinstance(exc, UsageError) else 1) from None
+    except Exception as exc:  # the boundary (also when this group runs on its own): one line
+        raise typer.Exit(report(exc)) from None
     raise typer.Exit(code)
+
+
+run.__doc__ = (
+    "Send every row of INPUT and write one result line per row to OUTPUT; a rerun resumes.\n\n"
+    "Exit codes: 0 every row ok; 1 some rows failed, or the run stopped early (an unusable "
+    "endpoint, an unwritable output); 2 a usage error; 130 Ctrl-C, 143 SIGTERM (run the same "
+    "command again to resume)."
+    + example(
+        "orchestra batch run in.jsonl -o out.jsonl -e http://127.0.0.1:8787/v1",
+        "export OPENAI_BASE_URL=https://api.openai.com/v1 OPENAI_API_KEY=sk-...",
+        "orchestra batch run in.jsonl -o out.jsonl   # every row to OPENAI_BASE_URL",
+        "orchestra batch run in.jsonl -o out.jsonl --endpoints endpoints.toml -c 50",
+    )
+)
 
 
 def _run(
@@ -233,14 +254,23 @@ def _run(
     console: Console,
     row_deadline: float | None = None,
 ) -> int:
+    import anyio
+
+    from orchestra.batch.formats import JsonlSource
+    from orchestra.batch.journal import Journal
+    from orchestra.endpoints.config import endpoints_file_in_use, resolve_specs
+    from orchestra.errors import OutputError
+
     if engine not in ("local", "ray"):
         raise UsageError(f"--engine must be 'local' or 'ray', got {engine!r}")
-    if not input.is_file():
-        raise UsageError(f"input not found: {input}")
+    _check_input(input)
     specs = resolve_specs(endpoint, model, endpoints_file)
-    # Route rows by their model only when a whole endpoints file is in play; with --endpoint (or
-    # --model) every row goes to that endpoint, under its own model if it names one.
-    by_model = endpoint is None and endpoints_file is not None and model is None
+    if all(s.is_local for s in specs) and all(s.model is None for s in specs):
+        _check_rows_for_local(input)
+    # Route rows by their model only when a whole endpoints file is in play (--endpoints,
+    # ORCHESTRA_ENDPOINTS or the default file); with --endpoint (or --model, or OPENAI_BASE_URL)
+    # every row goes to that endpoint, under its own model if it names one.
+    by_model = endpoint is None and model is None and endpoints_file_in_use(endpoints_file) is not None
     summary_path = summary or default_summary_path(output)
     if engine == "ray":
         from orchestra.batch.ray_engine import run_ray
@@ -291,18 +321,50 @@ def merge(
         Path, typer.Option("--output", "-o", help="The merged JSONL (may be one of the sources).")
     ],
 ) -> None:
-    """Merge result files so that every custom_id appears exactly once (an ok row beats an error)."""
-    console = Console(stderr=True, highlight=False)
-    missing = [str(p) for p in sources if not p.exists()]
-    if missing:
-        console.print(f"[red]error:[/red] not found: {', '.join(missing)}")
-        raise typer.Exit(EXIT_USAGE)
+    from orchestra.batch.journal import merge_journals
+
     try:
+        for source in sources:
+            _check_input(source)
         lines = merge_journals(sources, output)
-    except OrchestraError as exc:
-        console.print(f"[red]error:[/red] {exc}", soft_wrap=True)
-        raise typer.Exit(EXIT_USAGE) from None
-    console.print(f"{output}: {lines} rows", highlight=False)
+    except Exception as exc:  # the boundary: one line, the same exit codes as everywhere
+        raise typer.Exit(report(exc)) from None
+    print(f"{output}: {lines} rows")
+
+
+merge.__doc__ = (
+    "Merge result files so that every custom_id appears exactly once (an ok row beats an error)."
+    + example("orchestra batch merge shard-0.jsonl shard-1.jsonl -o results.jsonl")
+)
+
+
+def _check_input(path: Path) -> None:
+    """A readable file, or a usage error that says what is wrong with it."""
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not a JSONL file")
+    if not path.exists():
+        raise UsageError(f"input not found: {path}")
+
+
+def _check_rows_for_local(path: Path) -> None:
+    """Refuse, before the embedded model is started (or downloaded), rows that ask for another model.
+
+    llama.cpp answers any model name with its own; rows naming gpt-4o-mini must not be answered
+    by SmolLM2 because no endpoint was configured. Only the first row is read here; the router
+    turns any later row naming another model into an error row (never a substitute answer).
+    """
+    from orchestra.batch.formats import BatchRow, parse_line
+    from orchestra.endpoints.local import check_local_model
+
+    with open(path, "rb") as lines:
+        for number, raw in enumerate(lines, 1):
+            row = parse_line(raw, number)
+            if isinstance(row, BatchRow):
+                try:
+                    check_local_model(row.model)
+                except UsageError as exc:
+                    raise UsageError(f"{path}:{number}: {exc}") from None
+                return
 
 
 if __name__ == "__main__":

@@ -12,16 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import anyio
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from orchestra.cli import swe as swe_cmd
+from orchestra.cli.help import example, new_app
 
 __all__ = ["app", "compiler"]
 
-app = typer.Typer(help="Performance benchmarks of the runtime (against the simulator).", no_args_is_help=True)
+app = new_app("Benchmarks of the runtime: strategies on LLMCompiler's datasets, against the simulator.")
 app.add_typer(swe_cmd.app, name="swe")
 
 
@@ -41,17 +39,36 @@ _register_ttc()
 
 @app.command("compiler")
 def compiler(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="movie, hotpotqa or parallelqa.")] = "movie",
+    dataset: Annotated[
+        str, typer.Option("--dataset", "-d", metavar="NAME", help="movie, hotpotqa or parallelqa.")
+    ] = "movie",
     strategies: Annotated[
-        str, typer.Option("--strategies", "-s", help="Comma-separated: sequential, parallel, compiler.")
+        str,
+        typer.Option(
+            "--strategies", "-s", metavar="NAMES", help="Comma-separated: sequential, parallel, compiler."
+        ),
     ] = "sequential,parallel,compiler",
-    limit: Annotated[int | None, typer.Option("--limit", "-n", help="Run the first N questions.")] = 10,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the results here as JSON.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", min=1, help="Run the first N questions.")
+    ] = 10,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            help="Questions in flight at once (1 keeps each question's latency its own).",
+        ),
+    ] = 1,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", metavar="FILE", help="Write the results here as JSON.")
+    ] = None,
     data: Annotated[
         str | None,
         typer.Option(
             "--data",
-            help="Dataset directory, file or http(s) URL (default: ../shared/data/llmcompiler, "
+            metavar="PATH|URL",
+            help="Dataset directory, file or http(s) URL (default: a local copy if there is one, "
             "else a download from the LLMCompiler repository).",
         ),
     ] = None,
@@ -65,7 +82,10 @@ def compiler(
         float, typer.Option("--tool-latency", min=0.0, help="Seconds every search/math call takes.")
     ] = 0.3,
 ) -> None:
-    """Run LLMCompiler's datasets with each strategy against the simulator; print and save the results."""
+    import anyio
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from orchestra.benchmarks.compiler.bound import LatencyParams
     from orchestra.benchmarks.compiler.report import print_report, write_json
     from orchestra.benchmarks.compiler.results import BenchResult
@@ -77,6 +97,7 @@ def compiler(
         limit=limit,
         source=data,
         latency=LatencyParams(ttft=ttft, tokens_per_second=tps, tool_latency=tool_latency),
+        concurrency=concurrency,
     )
     console = Console()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -96,6 +117,16 @@ def compiler(
     print_report(result, console)
     if out is not None:
         console.print(f"results written to {write_json(result, out)}")
+
+
+compiler.__doc__ = (
+    "Run LLMCompiler's datasets with each strategy against the simulator; print and save the results."
+    + example(
+        "orchestra bench compiler",
+        "orchestra bench compiler -d hotpotqa -n 20 -c 4 -o results.json",
+        "orchestra bench compiler -s sequential,compiler --ttft 0.5 --tool-latency 1",
+    )
+)
 
 
 def _register_bfcl() -> None:

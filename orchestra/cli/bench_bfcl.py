@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from orchestra.benchmarks.bfcl.replay import ReplayResult
 
 __all__ = ["app", "run", "score"]
@@ -59,6 +59,9 @@ def score(
     source = open_source(data)
     scores = [score_items(c.name, load_category(c, source), answers) for c in categories]
     known = {item_id for s in scores for item_id, _ in s.verdicts}
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
     table = Table(title=f"BFCL scores of {results.name}")
     for column, justify in (
@@ -102,6 +105,8 @@ def _default_strategies() -> str:
 
 def _latency_tables(result: ReplayResult) -> list[Table]:
     """One table per category (fits 80 columns)."""
+    from rich.table import Table
+
     config = result.config
     timing = (
         f"ttft {config['ttft']} s, {config['tokens_per_second']:g} tok/s, "
@@ -206,6 +211,8 @@ def run(
     )
     source = open_source(data)
     items = [item for c in parse_categories(category) for item in load_category(c, source, limit=limit)]
+    from rich.console import Console
+
     console = Console()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
@@ -229,6 +236,8 @@ def run(
 
 
 def _accuracy_table(summaries: list[Any], strategy: str, endpoint: str) -> Table:
+    from rich.table import Table
+
     table = Table(title=f"BFCL accuracy: {strategy} on {endpoint}")
     table.add_column("category")
     for column in ("items", "correct", "accuracy", "errors"):
@@ -287,6 +296,8 @@ def _accuracy(
     source = open_source(data)
     items = [item for c in parse_categories(category) for item in load_category(c, source, limit=limit)]
     folder = out or Path("bfcl-runs") / strategy
+    from rich.console import Console
+
     console = Console()
     columns = (
         TextColumn("{task.description}"),

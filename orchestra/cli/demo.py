@@ -12,20 +12,18 @@ why, and runs a built-in plan instead, labelled as such, so the executor part is
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import anyio
 import typer
-from rich.console import Console
 
-from orchestra.agent import Agent, AgentResult
-from orchestra.cli.run import print_result
-from orchestra.endpoints.config import resolve_specs
-from orchestra.endpoints.stack import connect
-from orchestra.errors import PlanError
-from orchestra.executor import Executor
+from orchestra.cli.help import example
 from orchestra.plan import Task
-from orchestra.trace import Trace
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from orchestra.agent import AgentResult
+    from orchestra.trace import Trace
 
 __all__ = ["FALLBACK_PLAN", "QUESTION", "demo", "overlap_line", "planner_speed_line"]
 
@@ -43,11 +41,19 @@ FALLBACK_PLAN = [
 
 
 async def _demo(console: Console, latency: float) -> AgentResult | None:
+    from rich.markup import escape
+
     from orchestra import planners
     from orchestra import tools as toolbox
+    from orchestra.agent import Agent
+    from orchestra.endpoints.config import resolve_specs
+    from orchestra.endpoints.stack import connect
+    from orchestra.errors import PlanError
+    from orchestra.executor import Executor
+    from orchestra.trace import Trace
 
     search = toolbox.make_search(toolbox.sample_corpus_path(), latency=latency, k=1)
-    async with connect(resolve_specs()) as conn:
+    async with connect(resolve_specs("local")) as conn:
         # max_replans=0: one plan and one joiner call, so the demo's time is bounded on a slow CPU.
         planner = planners.JSONPlanner(joiner=planners.JSONJoiner(max_answer_chars=ANSWER_CHARS))
         agent = Agent(conn.default, [search], planner=planner, strategy="compiler", max_replans=0)
@@ -55,7 +61,8 @@ async def _demo(console: Console, latency: float) -> AgentResult | None:
             return await agent.run(QUESTION)
         except PlanError as exc:
             console.print(
-                f"[red]The model's plan was invalid, even after a repair round:[/red] {exc}", markup=True
+                f"[red]The model's plan was invalid, even after a repair round:[/red] {escape(str(exc))}",
+                markup=True,
             )
     console.print("[yellow]Running a built-in fallback plan instead (not written by the model):[/yellow]")
     trace = Trace()
@@ -104,7 +111,11 @@ def overlap_line(trace: Trace) -> str:
 def demo(
     latency: Annotated[float, typer.Option(min=0.0, help="Simulated seconds per search call.")] = 2.0,
 ) -> None:
-    """Answer a two-lookup question with tools on the embedded model (no API key, no config)."""
+    import anyio
+    from rich.console import Console
+
+    from orchestra.cli.run import print_result
+
     console = Console()
     console.print(
         f"[bold]orchestra demo[/bold]: the embedded model plans, tools run concurrently.\n"
@@ -116,3 +127,10 @@ def demo(
         print_result(console, dataclasses.replace(result, answer=whole_sentences(result.answer)))
         console.print(overlap_line(result.trace))
         console.print(planner_speed_line(result.trace))
+
+
+demo.__doc__ = (
+    "Answer a two-lookup question with tools on the embedded model (no API key, no config).\n\n"
+    "The model writes a plan, its two searches run at the same time, and the timeline shows it."
+    + example("orchestra demo", "orchestra demo --latency 0.5")
+)

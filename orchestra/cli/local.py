@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import typer
-from rich.console import Console
 
-from orchestra.endpoints.local import LocalModel
-from orchestra.errors import OrchestraError
+from orchestra.cli.boundary import report
+from orchestra.cli.help import example, new_app
 
 __all__ = ["app"]
 
-app = typer.Typer(
-    help="The embedded local model: llama.cpp serving SmolLM2-135M on 127.0.0.1.", no_args_is_help=True
-)
+app = new_app("The embedded local model: llama.cpp serving SmolLM2-135M on 127.0.0.1.")
 
 
 @app.callback()
@@ -26,16 +23,25 @@ def serve(
     parallel: int = typer.Option(4, min=1, help="Parallel decoding slots (concurrent requests)."),
     ctx: int = typer.Option(8192, min=64, help="Context size in tokens, shared by the slots."),
 ) -> None:
-    """Serve the embedded model over the OpenAI chat-completions API until Ctrl-C."""
-    err = Console(stderr=True)
+    from orchestra.endpoints.local import LocalModel
+
     try:
         with LocalModel(parallel=parallel, ctx=ctx, port=port) as model:
             typer.echo(f"orchestra local model listening on {model.base_url} (model {model.model_name})")
             code = model.wait()
     except KeyboardInterrupt:
         return  # the `with` already stopped the server
-    except OrchestraError as exc:
-        err.print(f"error: {exc}", style="red", soft_wrap=True, markup=False, highlight=False)
-        raise typer.Exit(1) from None
-    err.print(f"error: the local model server exited with code {code}", style="red", soft_wrap=True)
+    except Exception as exc:  # the boundary (also when this group runs on its own): one line
+        raise typer.Exit(report(exc)) from None
+    typer.echo(f"error: the local model server exited with code {code}", err=True)
     raise typer.Exit(1)
+
+
+serve.__doc__ = (
+    "Serve the embedded model over the OpenAI chat-completions API until Ctrl-C.\n\n"
+    "The model (SmolLM2-135M, ~100 MB) is downloaded once into the cache; set "
+    "ORCHESTRA_LOCAL_MODEL=/path/model.gguf to serve another GGUF."
+    + example(
+        "orchestra local serve --port 8080", 'orchestra chat "What is 2 + 3?" -e http://127.0.0.1:8080/v1'
+    )
+)

@@ -1,4 +1,4 @@
-"""Flags shared by every command that talks to a model."""
+"""Flags and arguments shared by the commands: one definition each, so they read the same everywhere."""
 
 from __future__ import annotations
 
@@ -7,19 +7,45 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["EndpointOpt", "EndpointsFileOpt", "ModelOpt"]
+__all__ = ["EndpointOpt", "EndpointsFileOpt", "ModelOpt", "QuestionArg", "not_blank"]
+
+
+def not_blank(value: str) -> str:
+    """Refuse an empty or all-blank question before any model is started (a usage error, exit 2)."""
+    if not value.strip():
+        raise typer.BadParameter("must not be empty or blank")
+    return value
+
 
 EndpointOpt = Annotated[
     str | None,
     typer.Option(
         "--endpoint",
         "-e",
-        help="'local' (the embedded model, the default), a base URL such as http://127.0.0.1:8787/v1, "
-        "or a name from --endpoints.",
+        metavar="URL|NAME",
+        help="A base URL such as http://127.0.0.1:8787/v1, a name from the endpoints file, or "
+        "'local' (the embedded model). Default: OPENAI_BASE_URL if set, else the endpoints file, "
+        "else local.",
+        show_default=False,
     ),
 ]
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name to request.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        metavar="MODEL",
+        help="Model to request; it must be one the endpoint serves (GET /v1/models). Optional when "
+        "the endpoint serves exactly one.",
+    ),
+]
 EndpointsFileOpt = Annotated[
     Path | None,
-    typer.Option("--endpoints", help="TOML file of endpoints (name, base_url, model, rpm, tpm, prices ...)."),
+    typer.Option(
+        "--endpoints",
+        metavar="FILE",
+        help="TOML file of [[endpoints]] (name, base_url, model, rpm, tpm, prices ...). Default: "
+        "$ORCHESTRA_ENDPOINTS, else ~/.config/orchestra/endpoints.toml if it exists.",
+    ),
 ]
+QuestionArg = Annotated[str, typer.Argument(metavar="QUESTION", help="What to ask.", callback=not_blank)]

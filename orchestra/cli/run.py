@@ -1,32 +1,46 @@
 """``orchestra run``: answer a question with tools, by one execution strategy, on any endpoint.
 
 The CLI is the composition root (DESIGN.md, layout): it is the one place in ``orchestra`` that
-imports ``planners`` and ``tools``, and it does so inside the command.
+imports ``planners`` and ``tools``, and it does so inside the command, as it does the agent and
+the endpoint stack, so that importing this module costs nothing but typer.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
-import anyio
 import typer
-from rich.console import Console
 
-from orchestra._tool import Tool
-from orchestra.agent import Agent, AgentResult
-from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
-from orchestra.endpoints.config import EndpointSpec, resolve_specs
-from orchestra.endpoints.stack import connect
+from orchestra.cli.help import example
+from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt, QuestionArg
 from orchestra.errors import UsageError
-from orchestra.strategies import get_strategy
 
-__all__ = ["build_tools", "print_result", "run"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from orchestra.agent import AgentResult
+    from orchestra.endpoints.config import EndpointSpec
+
+__all__ = ["TOOLS_HELP", "build_tools", "print_result", "run"]
+
+TOOLS_HELP = (
+    "Comma-separated built-in tools: calculator (arithmetic expressions), python (runs a Python "
+    "snippet in a sandboxed subprocess and prints its output, or the value of a final expression), "
+    "search (BM25 keyword search over a small built-in sample corpus of facts, or over --corpus)."
+)
 
 
-def build_tools(names: str, *, search_latency: float = 0.0, search_k: int = 3) -> list[Any]:
-    """The tools named in ``--tools`` (search gets the latency and hit count asked for)."""
+def build_tools(
+    names: str, *, search_latency: float = 0.0, search_k: int = 3, corpus: Path | None = None
+) -> list[Any]:
+    """The tools named in ``--tools`` (search gets the corpus, latency and hit count asked for).
+
+    Raises:
+        UsageError: no or unknown tool names; a ``--corpus`` that cannot be read.
+    """
     from orchestra import tools as toolbox
 
     wanted = [n.strip() for n in names.split(",") if n.strip()]
@@ -34,7 +48,7 @@ def build_tools(names: str, *, search_latency: float = 0.0, search_k: int = 3) -
         raise UsageError("--tools needs at least one tool name, e.g. --tools calculator,search")
     built = toolbox.get_tools(wanted)  # raises UsageError naming unknown tools
     return [
-        toolbox.make_search(toolbox.sample_corpus_path(), latency=search_latency, k=search_k)
+        toolbox.make_search(corpus or toolbox.sample_corpus_path(), latency=search_latency, k=search_k)
         if t.name == "search"
         else t
         for t in built
@@ -60,6 +74,8 @@ def make_planner(strategy: str, planner: str | None, *, local: bool) -> Any:
 
 def print_result(console: Console, result: AgentResult, *, timeline: bool = True) -> None:
     """Print the plan, the answer, usage, and the per-task timeline."""
+    from rich.markup import escape
+
     console.print("[bold]Plan[/bold]")
     console.print(result.plan_text() or "(no tool calls)", markup=False)
     deliveries = result.trace.of_kind("interrupt")
@@ -73,7 +89,7 @@ def print_result(console: Console, result: AgentResult, *, timeline: bool = True
             )
     for round_ in result.rounds:
         if round_.error:
-            console.print(f"[yellow]repaired: {round_.error}[/yellow]", markup=True)
+            console.print(f"[yellow]repaired: {escape(str(round_.error))}[/yellow]", markup=True)
     console.print("[bold]Answer[/bold]")
     console.print(result.answer, markup=False)
     if timeline:
@@ -107,14 +123,17 @@ def _summary(result: AgentResult) -> dict[str, Any]:
 async def _run(
     question: str,
     specs: list[EndpointSpec],
-    tools: list[Tool],
+    tools: list[Any],
     planner: Any,
     strategy: str,
     max_replans: int,
     async_mode: str | None,
     deadline: float | None,
 ) -> AgentResult:
-    async with connect(specs) as conn:
+    from orchestra.agent import Agent
+    from orchestra.endpoints.stack import connect
+
+    async with connect(specs, check_models=True) as conn:
         agent = Agent(
             conn.default,
             tools,
@@ -128,21 +147,39 @@ async def _run(
 
 
 def run(
-    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    question: QuestionArg,
     strategy: Annotated[
         str,
         typer.Option(
             "--strategy",
             "-s",
-            help="sequential (ReAct), parallel, compiler (LLMCompiler), async (AsyncLM interrupts).",
+            metavar="NAME",
+            help="sequential (ReAct: one tool call per model turn), parallel (several calls per "
+            "turn), compiler (LLMCompiler: a streamed plan whose tasks run as soon as ready), or "
+            "async (AsyncLM: the model keeps generating while calls run; results arrive as interrupts).",
         ),
     ] = "compiler",
     tools: Annotated[
-        str, typer.Option("--tools", "-t", help="Comma-separated tools: calculator, python, search.")
-    ] = ("calculator,search"),
+        str, typer.Option("--tools", "-t", metavar="NAMES", help=TOOLS_HELP)
+    ] = "calculator,search",
+    corpus: Annotated[
+        Path | None,
+        typer.Option(
+            "--corpus",
+            metavar="FILE",
+            help="Documents for the search tool: a JSONL file of {id, title, text} lines, a .txt/.md "
+            "file (one document per blank-line-separated passage), or a directory of .txt/.md "
+            "files. Default: the built-in sample corpus.",
+        ),
+    ] = None,
     planner: Annotated[
         str | None,
-        typer.Option("--planner", help="compiler planner: auto, json (weak models) or text (LLMCompiler)."),
+        typer.Option(
+            "--planner",
+            metavar="NAME",
+            help="compiler planner: auto (json on the embedded model, else text), json (schema-"
+            "constrained, for weak models) or text (LLMCompiler's format).",
+        ),
     ] = None,
     endpoint: EndpointOpt = None,
     model: ModelOpt = None,
@@ -163,10 +200,11 @@ def run(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
 ) -> None:
-    """Answer QUESTION with tools by one execution strategy (the embedded model by default).
+    import anyio
 
-    Example: orchestra run "How long is the Nile?" --strategy async --tools search
-    """
+    from orchestra.endpoints.config import resolve_specs
+    from orchestra.strategies import get_strategy
+
     get_strategy(strategy)  # an unknown strategy: a one-line error before any model starts
     if async_mode is not None:
         if strategy != "async":
@@ -175,9 +213,18 @@ def run(
             raise UsageError(f"--async-mode must be turn, resume or native, got {async_mode!r}")
     specs = resolve_specs(endpoint, model, endpoints)
     chosen = make_planner(strategy, planner, local=all(s.is_local for s in specs))
-    built = build_tools(tools, search_latency=search_latency)
+    built = build_tools(tools, search_latency=search_latency, corpus=corpus)
     result = anyio.run(_run, question, specs, built, chosen, strategy, max_replans, async_mode, deadline)
     if as_json:
         sys.stdout.write(json.dumps(_summary(result), default=str) + "\n")
         return
+    from rich.console import Console
+
     print_result(Console(), result)
+
+
+run.__doc__ = "Answer QUESTION with tools, by one execution strategy." + example(
+    'orchestra run "What is 15% of 80, plus 7?" --tools calculator',
+    'orchestra run "Which is older, the Eiffel Tower or the Statue of Liberty?" -s parallel',
+    'orchestra run "Who wrote our style guide?" -t search --corpus notes.md',
+)

@@ -13,23 +13,34 @@ A file looks like::
     input_price = 0.15               # USD per million prompt tokens
     output_price = 0.60              # USD per million completion tokens
 
-``--endpoint`` on the command line takes ``local`` (the embedded model, the default), a base URL,
-or the name of an endpoint in the file given with ``--endpoints``.
+``--endpoint`` on the command line takes ``local`` (the embedded model), a base URL, or the name
+of an endpoint in the file. The file is ``--endpoints FILE``, else the one ``ORCHESTRA_ENDPOINTS``
+names, else ``~/.config/orchestra/endpoints.toml`` when it exists (:func:`resolve_specs`).
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestra.errors import ConfigError, UsageError
 
-__all__ = ["EndpointSpec", "load_endpoints", "resolve_specs"]
+__all__ = [
+    "ENDPOINTS_ENV",
+    "EndpointSpec",
+    "default_endpoints_path",
+    "endpoints_file_in_use",
+    "load_endpoints",
+    "resolve_specs",
+]
 
 LOCAL = "local"
+ENDPOINTS_ENV = "ORCHESTRA_ENDPOINTS"
+"""Environment variable naming the endpoints file when ``--endpoints`` is not given."""
 
 
 class EndpointSpec(BaseModel):
@@ -92,8 +103,12 @@ def load_endpoints(path: Path) -> list[EndpointSpec]:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ConfigError(f"endpoints file not found: {path}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read endpoints file {path}: {exc}") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"endpoints file {path} is a directory, not a file") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read endpoints file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"endpoints file {path} is not UTF-8 text: {exc.reason}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     entries = data.get("endpoints")
@@ -115,36 +130,74 @@ def load_endpoints(path: Path) -> list[EndpointSpec]:
     return specs
 
 
+def default_endpoints_path(environ: Mapping[str, str] | None = None) -> Path:
+    """Where an endpoints file is read from when neither ``--endpoints`` nor ``ORCHESTRA_ENDPOINTS``
+    names one: ``$XDG_CONFIG_HOME/orchestra/endpoints.toml``, by default
+    ``~/.config/orchestra/endpoints.toml``."""
+    environ = os.environ if environ is None else environ
+    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "orchestra" / "endpoints.toml"
+
+
+def endpoints_file_in_use(
+    endpoints_file: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Path | None:
+    """The endpoints file a command reads: ``--endpoints``, else ``ORCHESTRA_ENDPOINTS``, else the
+    default location if a file is there (:func:`default_endpoints_path`), else None."""
+    environ = os.environ if environ is None else environ
+    if endpoints_file is not None:
+        return Path(endpoints_file)
+    named = environ.get(ENDPOINTS_ENV)
+    if named:
+        return Path(named).expanduser()
+    default = default_endpoints_path(environ)
+    return default if default.is_file() else None
+
+
 def resolve_specs(
-    endpoint: str | None = None, model: str | None = None, endpoints_file: Path | None = None
+    endpoint: str | None = None,
+    model: str | None = None,
+    endpoints_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
 ) -> list[EndpointSpec]:
     """The endpoints a command should use, from its ``--endpoint/--model/--endpoints`` flags.
 
-    - no flags: the embedded local model;
-    - ``--endpoints FILE`` alone: every endpoint of the file;
-    - ``--endpoint local`` or a URL: that one endpoint (``--model`` names the model);
-    - ``--endpoint NAME``: that entry of the file (``--model`` overrides its model).
+    With no ``--endpoint``, the first of these that is set decides:
+
+    1. an endpoints file: ``--endpoints FILE``, else ``ORCHESTRA_ENDPOINTS``, else
+       ``~/.config/orchestra/endpoints.toml`` if it exists: every endpoint of the file (those
+       serving ``--model`` if given);
+    2. ``OPENAI_BASE_URL`` (the openai SDK's convention; ``OPENAI_API_KEY`` is its key);
+    3. the embedded local model.
+
+    ``--endpoint`` takes ``local``, a base URL, or the name of an endpoint in the file;
+    ``--model`` names the model (on a named endpoint, it overrides the file's).
 
     Raises:
-        UsageError: an unknown name, or a name without a file.
+        UsageError: an unknown name, a name without a file, or no endpoint serving ``--model``.
+        ConfigError: the endpoints file is missing or invalid.
     """
-    specs = load_endpoints(endpoints_file) if endpoints_file is not None else []
+    environ = os.environ if environ is None else environ
+    path = endpoints_file_in_use(endpoints_file, environ)
+    specs = load_endpoints(path) if path is not None else []
     if endpoint is None and specs:
         chosen = specs if model is None else [s for s in specs if s.model == model]
         if not chosen:
-            raise UsageError(f"no endpoint in {endpoints_file} serves model {model!r}")
+            served = ", ".join(sorted({s.model for s in specs if s.model})) or "none named"
+            raise UsageError(f"no endpoint in {path} serves model {model!r}; its models: {served}")
         return chosen
-    endpoint = endpoint or LOCAL
+    if endpoint is None:
+        endpoint = environ.get("OPENAI_BASE_URL") or LOCAL
     if endpoint == LOCAL or endpoint.startswith(("http://", "https://")):
-        name = LOCAL if endpoint == LOCAL else endpoint
+        name = LOCAL if endpoint == LOCAL else endpoint.rstrip("/")
         return [EndpointSpec(name=name, base_url=endpoint, model=model)]
     for spec in specs:
         if spec.name == endpoint:
             return [spec.model_copy(update={"model": model}) if model else spec]
     if not specs:
         raise UsageError(
-            f"unknown endpoint {endpoint!r}: use 'local', a base URL (http://...), or a name from --endpoints FILE"
+            f"unknown endpoint {endpoint!r}: use 'local', a base URL (http://...), or a name from "
+            f"an endpoints file (--endpoints FILE, {ENDPOINTS_ENV}, or {default_endpoints_path(environ)})"
         )
-    raise UsageError(
-        f"unknown endpoint {endpoint!r}; {endpoints_file} has: {', '.join(s.name for s in specs)}"
-    )
+    raise UsageError(f"unknown endpoint {endpoint!r}; {path} has: {', '.join(s.name for s in specs)}")

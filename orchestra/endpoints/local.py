@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,7 +32,7 @@ from orchestra.endpoints.local_model import SMOLLM2, ensure_model
 from orchestra.endpoints.openai import OpenAIEndpoint
 from orchestra.errors import LocalModelError, UsageError
 
-__all__ = ["MODEL_ALIAS", "LocalModel"]
+__all__ = ["MODEL_ALIAS", "LocalModel", "check_local_model", "local_model_name"]
 
 MODEL_ALIAS = "smollm2-135m"
 """The model name the embedded SmolLM2 server reports (it answers requests naming any model)."""
@@ -240,3 +241,29 @@ class LocalModel:
 
 def _alias(path: Path) -> str:
     return MODEL_ALIAS if path.name == SMOLLM2.filename else path.stem.lower()
+
+
+def local_model_name(environ: Mapping[str, str] | None = None) -> str:
+    """The name the embedded model will serve under: SmolLM2's alias, or ``ORCHESTRA_LOCAL_MODEL``'s."""
+    environ = os.environ if environ is None else environ
+    override = environ.get("ORCHESTRA_LOCAL_MODEL")
+    return _alias(Path(override)) if override else MODEL_ALIAS
+
+
+def check_local_model(requested: str | None) -> None:
+    """Refuse a model the embedded server does not serve, before anything is downloaded or started.
+
+    llama.cpp answers a request naming any model with its own, so without this check
+    ``--model gpt-4o`` with no endpoint configured would be answered by SmolLM2, silently.
+
+    Raises:
+        UsageError: ``requested`` is set and is not the embedded model's name.
+    """
+    name = local_model_name()
+    if requested is None or requested in (name, "local"):
+        return
+    raise UsageError(
+        f"the embedded local model is {name}, not {requested!r}; to reach {requested}, pass "
+        f"--endpoint URL, set OPENAI_BASE_URL, or give an endpoints file (--endpoints FILE or "
+        f"ORCHESTRA_ENDPOINTS)"
+    )

@@ -286,6 +286,27 @@ class OpenAIEndpoint:
             timings=timings if isinstance(timings, dict) else None,
         )
 
+    async def models(self) -> list[str]:
+        """The model ids the server lists at ``GET {base_url}/models``.
+
+        Raises:
+            EndpointError: the server answered an error status (404 when it has no such route).
+            EndpointConnectionError / EndpointTimeout: it could not be reached.
+        """
+        try:
+            raw = await self._client.get("/models", cast_to=httpx2.Response)
+            data = raw.json() if raw.content else None
+        except openai.OpenAIError as exc:
+            raise self._convert(exc) from exc
+        except (httpx2.HTTPError, ValueError) as exc:
+            raise EndpointConnectionError(
+                f"{self.name}: malformed model list: {exc}", endpoint=self.name
+            ) from exc
+        entries = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(entries, list):
+            raise EndpointConnectionError(f"{self.name}: malformed model list", endpoint=self.name)
+        return [str(e["id"]) for e in entries if isinstance(e, dict) and e.get("id")]
+
     async def aclose(self) -> None:
         client, http = self._client_, self._http
         self._client_ = self._http = None
@@ -329,7 +350,8 @@ class OpenAIEndpoint:
             code = exc.code if isinstance(exc.code, str) else None
             code = code or (exc.type if isinstance(exc.type, str) else None)
             return kind(
-                f"{self.name}: HTTP {exc.status_code}{f' {code}' if code else ''}: {_short(exc.message)}",
+                f"{self.name}: HTTP {exc.status_code}{f' {code}' if code else ''}{_detail(exc)}"
+                f"{self._hint(exc.status_code)}",
                 status=exc.status_code,
                 retry_after=honoured_wait(parse_retry_after(headers), self.max_retry_after),
                 endpoint=self.name,
@@ -337,6 +359,12 @@ class OpenAIEndpoint:
                 code=code,
             )
         return EndpointConnectionError(f"{self.name}: {exc}", endpoint=self.name)
+
+    def _hint(self, status: int) -> str:
+        # OpenAI-compatible servers serve the API under /v1; a base URL without it gets 404s.
+        if status == 404 and not self.base_url.endswith("/v1") and "/v1/" not in self.base_url + "/":
+            return f" (did you mean {self.base_url}/v1?)"
+        return ""
 
 
 def _running_backend() -> str | None:
@@ -370,6 +398,13 @@ def _refused(exc: BaseException) -> bool:
 
 
 _NOT_CONNECTED = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL})
+
+
+def _detail(exc: openai.APIStatusError) -> str:
+    """``: <the server's message>``, or nothing when the SDK has only "Error code: 404" to say."""
+    if exc.message.strip() == f"Error code: {exc.status_code}":
+        return ""
+    return f": {_short(exc.message)}"
 
 
 def _short(text: str, limit: int = 300) -> str:

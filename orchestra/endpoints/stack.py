@@ -23,6 +23,7 @@ from orchestra.endpoints.limits import RateLimiter
 from orchestra.endpoints.openai import OpenAIEndpoint
 from orchestra.endpoints.pool import EndpointPool
 from orchestra.endpoints.retry import RetryingEndpoint
+from orchestra.endpoints.served import discover
 from orchestra.endpoints.timeouts import FirstByteTimeout, LatencyTracker
 from orchestra.errors import UsageError
 
@@ -37,16 +38,18 @@ def build_endpoint(
     model: str | None = None,
     clock: Clock | None = None,
     initial_concurrency: int = 100,
+    raw: OpenAIEndpoint | None = None,
 ) -> tuple[Endpoint, RateLimiter]:
     """One endpoint: ``Metered(Limited(FirstByteTimeout(OpenAI)))`` and its limiter.
 
     A spec that states no concurrency cap gets an adaptive one (AIMD from
     ``initial_concurrency``): servers such as vLLM, llama.cpp and Ollama send no rate-limit
-    headers, so the only signal is 429/503/timeouts (DESIGN.md, Endpoints).
+    headers, so the only signal is 429/503/timeouts (DESIGN.md, Endpoints). ``raw`` is the
+    already-built client to wrap, if any (e.g. the one that fetched the model list).
     """
     clock = clock or MonotonicClock()
     model = model or spec.model
-    raw = OpenAIEndpoint(
+    raw = raw or OpenAIEndpoint(
         base_url or spec.base_url,
         model,
         api_key=spec.api_key(),
@@ -78,11 +81,14 @@ class Connection:
         pools: model name -> a retrying pool of every endpoint serving it.
         limiters: endpoint name -> its limiter (for progress displays).
         meter: usage, errors and cost of every request.
+        served: model name -> every model its endpoints list (``GET /models``), or None when
+            unknown (not checked, or the server keeps no list).
     """
 
     pools: dict[str, Endpoint]
     limiters: dict[str, RateLimiter]
     meter: Meter
+    served: dict[str, frozenset[str] | None] = field(default_factory=dict)
     _members: list[Endpoint] = field(default_factory=list)
 
     @property
@@ -118,25 +124,58 @@ async def connect(
     clock: Clock | None = None,
     max_attempts: int = 6,
     initial_concurrency: int = 100,
+    check_models: bool = False,
 ) -> AsyncIterator[Connection]:
     """Open every endpoint of ``specs`` (starting the embedded model if one is ``local``).
 
+    Args:
+        check_models: ask each server which models it serves (``GET /models``) before the first
+            request: a model it does not serve is a ``UsageError``, and a spec that names no
+            model gets the server's only one (:mod:`orchestra.endpoints.served`). The CLI sets it.
+
     Yields:
         a :class:`Connection`; everything is closed (and the local server stopped) on exit.
+
+    Raises:
+        UsageError: a spec names no model and the server does not say which (or, with
+            ``check_models``, a model the server does not serve).
     """
     meter = meter or Meter()
     async with AsyncExitStack() as stack:
         local = None
         if any(s.is_local for s in specs):
-            from orchestra.endpoints.local import LocalModel  # starts a process: only when asked for
+            from orchestra.endpoints.local import LocalModel, check_local_model  # starts a process
 
+            if check_models:  # before the (first-run) download, not after it
+                for spec in specs:
+                    if spec.is_local:
+                        check_local_model(spec.model)
             local = await stack.enter_async_context(LocalModel())
         members: dict[str, list[Endpoint]] = {}
         limiters: dict[str, RateLimiter] = {}
+        served: dict[str, frozenset[str] | None] = {}
         all_members: list[Endpoint] = []
         for spec in specs:
-            base_url = local.base_url if (spec.is_local and local) else None
-            model = spec.model or (local.model_name if (spec.is_local and local) else None)
+            raw: OpenAIEndpoint | None = None
+            listed: frozenset[str] | None = None
+            base_url: str | None = None
+            model: str | None = spec.model
+            if spec.is_local and local is not None:
+                base_url = local.base_url
+                model = spec.model or local.model_name
+                listed = frozenset({local.model_name})
+            elif check_models:
+                raw = OpenAIEndpoint(
+                    spec.base_url,
+                    None,
+                    api_key=spec.api_key(),
+                    name=spec.name,
+                    timeout=spec.timeout,
+                    max_retry_after=spec.max_retry_after,
+                )
+                stack.push_async_callback(raw.aclose)
+                model, listed = await discover(raw, model, strict=len(specs) == 1)
+                raw.model = model
             if model is None:
                 raise UsageError(
                     f"endpoint {spec.name}: no model given (use --model or set model in the file)"
@@ -148,11 +187,16 @@ async def connect(
                 model=model,
                 clock=clock,
                 initial_concurrency=initial_concurrency,
+                raw=raw,
             )
             stack.push_async_callback(endpoint.aclose)
             members.setdefault(model, []).append(endpoint)
             limiters[spec.name] = limiter
             all_members.append(endpoint)
+            if listed is None or served.get(model, frozenset()) is None:
+                served[model] = None  # one member with an unknown list: the pool's is unknown
+            else:
+                served[model] = (served.get(model) or frozenset()) | listed
         pools: dict[str, Endpoint] = {
             model: RetryingEndpoint(
                 EndpointPool(group, name=model, clock=clock),
@@ -162,4 +206,4 @@ async def connect(
             )
             for model, group in members.items()
         }
-        yield Connection(pools=pools, limiters=limiters, meter=meter, _members=all_members)
+        yield Connection(pools=pools, limiters=limiters, meter=meter, served=served, _members=all_members)

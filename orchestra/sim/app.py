@@ -8,7 +8,7 @@ because faults need the wire itself: a dropped connection sends part of a body a
 Per request, in order: parse (400 on a bad body), draw the fault, an injected 429 burst, the
 RPM/TPM limiter (429 with OpenAI's body and headers), a 5xx, a hang, then the answer paced by the
 latency model, possibly malformed or dropped. Nothing heavy runs per request: the benchmark of
-issue 2 needs 500 requests at concurrency 100 within 1.15x of the ideal.
+the batch target is 500 requests at concurrency 100 within 1.15x of the ideal.
 """
 
 from __future__ import annotations

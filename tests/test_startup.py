@@ -1,0 +1,59 @@
+"""Start-up stays short: ``import orchestra`` and the command tree load no heavy dependency.
+
+Timings are measured by ``benchmarks/perf/cli_startup.py`` (the machine running tests may be
+loaded); here the cause is checked instead: which modules an import pulls in.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = (
+    "openai",
+    "aiohttp",
+    "httpx2",
+    "pydantic",
+    "rich",
+    "typer",
+    "starlette",
+    "uvicorn",
+    "xllamacpp",
+    "ray",
+)
+
+
+def loaded_after(code: str) -> set[str]:
+    probe = f"import sys\n{code}\nimport json; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    return {name.split(".")[0] for name in json.loads(out.splitlines()[-1])}
+
+
+def test_import_orchestra_loads_no_heavy_module() -> None:
+    assert loaded_after("import orchestra").isdisjoint(HEAVY)
+
+
+def test_public_names_still_resolve_lazily() -> None:
+    loaded = loaded_after("import orchestra; orchestra.ChatRequest; orchestra.tool")
+    assert "openai" not in loaded  # the chat types and the tool decorator need no HTTP stack
+    import orchestra
+
+    assert orchestra.Agent.__name__ == "Agent"
+    with pytest.raises(AttributeError):
+        orchestra.no_such_name  # noqa: B018
+
+
+def test_the_command_tree_loads_no_runtime_dependency() -> None:
+    loaded = loaded_after("import orchestra.cli.app")
+    assert loaded.isdisjoint(
+        {"openai", "aiohttp", "httpx2", "starlette", "uvicorn", "xllamacpp", "ray", "rich"}
+    )
+
+
+def test_version_answers_without_typer() -> None:
+    code = "import sys; sys.argv = ['orchestra', '--version']\nfrom orchestra.cli.main import main\nmain()"
+    loaded = loaded_after(code)
+    assert loaded.isdisjoint(HEAVY)
