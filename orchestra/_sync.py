@@ -78,9 +78,10 @@ def open_endpoint(
 ) -> Endpoint:
     """A ready endpoint for synchronous code, like ``OpenAI()`` in the openai SDK.
 
-    With no arguments it is the embedded model (its server starts now, in about a second, and
-    stops at exit). The arguments are those of the CLI's ``--endpoint``, ``--model`` and
-    ``--endpoints``::
+    The arguments are those of the CLI's ``--endpoint``, ``--model`` and ``--endpoints``, and so
+    are the defaults: ``OPENAI_BASE_URL`` if set, else an endpoints file (``ORCHESTRA_ENDPOINTS``
+    or ``~/.config/orchestra/endpoints.toml``), else the embedded model (its server starts now, in
+    about a second, and stops at exit). A model the endpoint does not serve is a ``UsageError``::
 
         from orchestra import Agent, open_endpoint
 
@@ -106,7 +107,7 @@ def open_endpoint(
 
     specs = resolve_specs(endpoint, model, Path(endpoints_file) if endpoints_file is not None else None)
     portal = _shared_portal()
-    connection = portal.wrap_async_context_manager(connect(specs))
+    connection = portal.wrap_async_context_manager(connect(specs, check_models=True))
     with _lock:
         opened = _opened.enter_context(connection)
     return opened.default

@@ -20,14 +20,11 @@ and :mod:`~orchestra.batch.progress` (counters, live display, summary),
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
-import sniffio
 
 from orchestra.batch.formats import (
     RETRYABLE_CODES,
@@ -158,12 +155,13 @@ def run_sync(
 ) -> list[BatchResult]:
     """Blocking :func:`run` for scripts and notebooks: every result of this call, in completion order.
 
-    Options are those of :func:`run`. Inside a running event loop (a notebook cell runs in one)
-    the batch runs on its own loop in a worker thread, since that loop cannot be blocked or
-    re-entered. The endpoints' HTTP clients belong to the loop that ran the batch, so they are
-    closed before returning (an endpoint reopens its client on its next use): a synchronous
-    caller never sees aiohttp's "Unclosed client session".
+    Options are those of :func:`run`. The batch runs on orchestra's shared background loop
+    (:func:`orchestra._sync.run_sync`), so it works where ``anyio.run`` refuses: inside a running
+    event loop, as a notebook cell is. The endpoints' HTTP clients are closed before returning (an
+    endpoint reopens its client on its next use), so a synchronous caller never sees aiohttp's
+    "Unclosed client session".
     """
+    from orchestra._sync import run_sync as on_shared_loop
 
     async def collect() -> list[BatchResult]:
         try:
@@ -171,24 +169,7 @@ def run_sync(
         finally:
             await _close_clients(endpoints)
 
-    if not _loop_running():
-        return anyio.run(collect)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="orchestra-run-sync") as pool:
-        return pool.submit(anyio.run, collect).result()
-
-
-def _loop_running() -> bool:
-    """Whether this thread is inside a running event loop (where ``anyio.run`` would refuse)."""
-    try:
-        sniffio.current_async_library()
-        return True
-    except sniffio.AsyncLibraryNotFoundError:
-        pass
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+    return on_shared_loop(collect)
 
 
 async def _close_clients(endpoints: Endpoint | Mapping[str, Endpoint]) -> None:
