@@ -21,6 +21,7 @@ from orchestra.sim import SimConfig, SimProcess
 
 ORCHESTRA = [sys.executable, "-m", "orchestra"]
 COMMANDS = [
+    (),
     ("chat",),
     ("run",),
     ("demo",),
@@ -250,15 +251,26 @@ def test_an_exception_group_is_unwrapped_to_its_one_line() -> None:
     assert one_line(IsADirectoryError(21, "Is a directory", "/tmp/d")) == "/tmp/d is a directory, not a file"
 
 
+def test_our_own_messages_keep_their_brackets() -> None:
+    import io
+
+    from orchestra.cli.boundary import report
+    from orchestra.errors import UsageError
+
+    out = io.StringIO()
+    assert report(UsageError("--engine ray needs Ray: pip install 'orchestra-runtime[ray]'"), out) == 2
+    assert out.getvalue() == "error: --engine ray needs Ray: pip install 'orchestra-runtime[ray]'\n"
+
+
 # -- 4. help that teaches ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(("orchestra", *c)))
 def test_every_command_has_an_example_and_plain_80_column_help(command: tuple[str, ...]) -> None:
     result = cli(*command, "--help")
     assert result.returncode == 0, result.stderr
     text = result.stdout
-    assert "Examples:" in text and f"orchestra {' '.join(command)}" in text.split("Examples:")[1]
+    assert "Examples:" in text and " ".join(("orchestra", *command)) in text.split("Examples:")[1]
     assert not re.search(r"\{\w+\}|<(bool|str|int|float|path|int range|float range)>", text), text
     assert "[default: False]" not in text
     assert all(len(line) <= 80 for line in text.splitlines()), max(text.splitlines(), key=len)

@@ -25,9 +25,10 @@ __all__ = ["app", "build"]
 
 _HELP = """Agentic LLM orchestration: DAG planning, concurrent tool execution, batch querying.
 
-With no --endpoint, commands use OPENAI_BASE_URL (and OPENAI_API_KEY) when set, else the
-endpoints file (--endpoints, ORCHESTRA_ENDPOINTS, or ~/.config/orchestra/endpoints.toml), else
-the embedded local model (downloaded once).
+With no --endpoint, commands use the endpoints file (--endpoints, $ORCHESTRA_ENDPOINTS,
+or ~/.config/orchestra/endpoints.toml) if there is one, else OPENAI_BASE_URL (with
+OPENAI_API_KEY) if set, else the embedded local model (downloaded once). Exit codes: 0 done,
+1 failure, 2 usage error, 130/143 interrupted.
 
 Examples:
 
@@ -35,7 +36,7 @@ Examples:
   orchestra chat "What is 2 + 3?"
   orchestra run "What is 15% of 80, plus 7?" --tools calculator
   orchestra sim serve --port 8787 &
-  orchestra batch run prompts.jsonl -o results.jsonl -e http://127.0.0.1:8787/v1
+  orchestra batch run in.jsonl -o out.jsonl -e http://127.0.0.1:8787/v1
 """
 
 

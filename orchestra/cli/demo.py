@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from orchestra.cli.help import example
-from orchestra.plan import Task
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from orchestra.agent import AgentResult
+    from orchestra.plan import Task
     from orchestra.trace import Trace
 
-__all__ = ["FALLBACK_PLAN", "QUESTION", "demo", "overlap_line", "planner_speed_line"]
+__all__ = ["FALLBACK_QUERIES", "QUESTION", "demo", "fallback_plan", "overlap_line", "planner_speed_line"]
 
 # Two independent lookups whose results the answer must combine. A comparison question ("which is
 # taller ...") was tried first: SmolLM2-135M planned it right 5/5 but concluded wrongly at
@@ -33,11 +33,16 @@ __all__ = ["FALLBACK_PLAN", "QUESTION", "demo", "overlap_line", "planner_speed_l
 QUESTION = "What are the capitals of France and Japan?"
 ANSWER_CHARS = 120
 """The joiner's schema bounds the answer: SmolLM2-135M repeats its last sentence until the limit."""
-FALLBACK_PLAN = [
-    Task(1, "search", kwargs={"query": "France"}),
-    Task(2, "search", kwargs={"query": "Japan"}),
-]
-"""Run (and labelled as not the model's) only when the model's plan stays invalid after repair."""
+FALLBACK_QUERIES = ("France", "Japan")
+"""The built-in plan's two searches: run (and labelled as not the model's) only when the model's
+plan stays invalid after repair."""
+
+
+def fallback_plan() -> list[Task]:
+    """The built-in plan: one ``search`` task per :data:`FALLBACK_QUERIES`."""
+    from orchestra.plan import Task
+
+    return [Task(i, "search", kwargs={"query": q}) for i, q in enumerate(FALLBACK_QUERIES, 1)]
 
 
 async def _demo(console: Console, latency: float) -> AgentResult | None:
@@ -66,8 +71,9 @@ async def _demo(console: Console, latency: float) -> AgentResult | None:
             )
     console.print("[yellow]Running a built-in fallback plan instead (not written by the model):[/yellow]")
     trace = Trace()
-    results = await Executor([search], trace=trace).run(FALLBACK_PLAN)
-    for task in FALLBACK_PLAN:
+    plan = fallback_plan()
+    results = await Executor([search], trace=trace).run(plan)
+    for task in plan:
         console.print(f"{task} -> {results[task.id].observation()[:160]}", markup=False)
     console.print(trace.timeline(width=48))
     console.print(overlap_line(trace))

@@ -24,8 +24,8 @@ EndpointOpt = Annotated[
         "-e",
         metavar="URL|NAME",
         help="A base URL such as http://127.0.0.1:8787/v1, a name from the endpoints file, or "
-        "'local' (the embedded model). Default: OPENAI_BASE_URL if set, else the endpoints file, "
-        "else local.",
+        "'local' (the embedded model). Default: the endpoints file if there is one, else "
+        "OPENAI_BASE_URL if set, else local.",
         show_default=False,
     ),
 ]

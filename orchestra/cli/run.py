@@ -225,6 +225,6 @@ def run(
 
 run.__doc__ = "Answer QUESTION with tools, by one execution strategy." + example(
     'orchestra run "What is 15% of 80, plus 7?" --tools calculator',
-    'orchestra run "Which is older, the Eiffel Tower or the Statue of Liberty?" -s parallel',
+    'orchestra run "Is the Eiffel Tower taller than Big Ben?" -s parallel',
     'orchestra run "Who wrote our style guide?" -t search --corpus notes.md',
 )
