@@ -190,6 +190,7 @@ def run(
         str | None,
         typer.Option(
             "--async-mode",
+            metavar="MODE",
             help="async: turn (any server), resume (mid-generation; llama.cpp) or native (tool_calls); "
             "default: resume where the server can, else turn.",
         ),
@@ -227,4 +228,5 @@ run.__doc__ = "Answer QUESTION with tools, by one execution strategy." + example
     'orchestra run "What is 15% of 80, plus 7?" --tools calculator',
     'orchestra run "Is the Eiffel Tower taller than Big Ben?" -s parallel',
     'orchestra run "Who wrote our style guide?" -t search --corpus notes.md',
+    'orchestra run "How long is the Nile?" --strategy async --tools search',
 )
