@@ -163,6 +163,27 @@ def test_orchestra_endpoints_and_the_default_location_name_the_file(sim: SimProc
     assert "via default file" in by_default.stdout
 
 
+def test_an_endpoints_file_from_the_environment_routes_rows_by_model(
+    sim: SimProcess, two_models: SimProcess, tmp_path: Path
+) -> None:
+    toml = f'[[endpoints]]\nname = "a"\nbase_url = "{two_models.url}"\nmodel = "alpha"\n'
+    toml += f'[[endpoints]]\nname = "g"\nbase_url = "{sim.url}"\nmodel = "gpt-4o-mini"\n'
+    (tmp_path / "e.toml").write_text(toml)
+    rows = tmp_path / "in.jsonl"
+    rows.write_text(
+        "".join(json.dumps({"id": m, "prompt": "hi", "model": m}) + "\n" for m in ("alpha", "gpt-4o-mini"))
+    )
+    out = tmp_path / "out.jsonl"
+    result = cli(
+        "batch", "run", str(rows), "-o", str(out), "-q", env={"ORCHESTRA_ENDPOINTS": str(tmp_path / "e.toml")}
+    )
+    assert result.returncode == 0, result.stderr
+    by_id = {
+        r["custom_id"]: r["response"]["body"]["model"] for r in map(json.loads, out.read_text().splitlines())
+    }
+    assert by_id == {"alpha": "alpha", "gpt-4o-mini": "gpt-4o-mini"}
+
+
 # -- 3. errors are one honest line -----------------------------------------------------------------------
 
 
