@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -326,3 +328,22 @@ def test_the_product_never_mentions_its_own_issue_numbers() -> None:
     if pattern.search(readme.read_text(encoding="utf-8")):
         offenders.append("README.md")
     assert offenders == []
+
+
+def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
+    with SimProcess(SimConfig(ttft=30.0)) as slow:
+        env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "ORCHESTRA_ENDPOINTS")}
+        proc = subprocess.Popen(
+            [*ORCHESTRA, "chat", "hi", "-e", slow.url],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**env, "NO_COLOR": "1"},
+        )
+        deadline = time.monotonic() + 60
+        while slow.stats().requests == 0 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert err.strip() in ("", "interrupted"), err  # no traceback

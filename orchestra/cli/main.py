@@ -27,10 +27,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         sys.stdout.write(f"orchestra {__version__}\n")
         return
-    from orchestra.cli.app import build
     from orchestra.cli.boundary import report
 
     try:
+        from orchestra.cli.app import build  # inside: a Ctrl-C while importing is reported too
+
         build().main(args=args, prog_name="orchestra")
         code = 0
     except SystemExit as exc:
