@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from orchestra.cli.help import new_app
 from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
 
 if TYPE_CHECKING:
@@ -20,9 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "run", "score"]
 
-app = typer.Typer(
-    help="BFCL v4: score results files, replay the benchmark against endpoints.", no_args_is_help=True
-)
+app = new_app("BFCL v4: score results files, replay the benchmark against endpoints.")
 
 _DATA_HELP = (
     "BFCL data: a folder of BFCL_v4_*.json files, or the bfcl-eval wheel (default: a local copy, "
