@@ -133,4 +133,4 @@ def test_score_cli_prints_accuracy_and_writes_bfcls_per_item_lines(tmp_path: Pat
         [sys.executable, "-m", "orchestra", "bench", "bfcl", "score", "-c", "parallel", "-r", str(tmp_path / "nope")],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "results" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "results" in bad.stderr

@@ -15,6 +15,7 @@ import atexit
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -68,6 +69,16 @@ def _exit_now(code: int) -> None:
         except (OSError, ValueError):  # a closed pipe (orchestra ... | head) or a closed stream
             pass
     os._exit(code)
+
+
+def __getattr__(name: str) -> Any:
+    # ``orchestra.cli.main.app`` (the typer app, e.g. for typer's CliRunner) without making the
+    # ``--version`` fast path import typer.
+    if name == "app":
+        from orchestra.cli.app import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":
