@@ -9,7 +9,7 @@ routing each unit to an endpoint whose limiter can admit it now.
 Two bounds, both reported:
 
 - ``rate_bound_s``: the combined rate, N requests at (rpm-a + rpm-b) per window:
-  ``N × window / (rpm-a + rpm-b)``. Target (issue 15): the batch within 10% of it.
+  ``N × window / (rpm-a + rpm-b)``. Target: the batch within 10% of it.
 - ``bound_s``: the tighter bound of window-counted limits with full buckets at the start: with
   C = rpm-a + rpm-b admitted per window, the last of ``ceil(N / C)`` batches starts
   ``ceil(N / C) − 1`` windows after the first, plus one latency. (The limiter returns a debit one
