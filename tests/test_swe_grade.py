@@ -382,4 +382,4 @@ def test_cli_grades_the_half_fix_and_writes_the_report(tmp_path: Path) -> None:
     bad = subprocess.run(
         [*cmd, "--predictions", str(tmp_path / "nope.jsonl")], capture_output=True, text=True, timeout=60
     )
-    assert bad.returncode == 1 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

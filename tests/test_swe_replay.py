@@ -143,4 +143,4 @@ def test_replay_command_prints_json_and_rejects_other_files(tmp_path: Path) -> N
     with pytest.raises(UsageError, match="mini-swe-agent"):
         read_run(bad)
     other = subprocess.run([*cmd, str(tmp_path / "none.jsonl")], capture_output=True, text=True, timeout=60)
-    assert other.returncode == 1 and "no such file" in other.stderr
+    assert other.returncode == 2 and "no such file" in other.stderr
