@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from orchestra.errors import (
     BudgetExceeded,
     ConfigError,
+    DeadlineExceeded,
     EndpointConnectionError,
     EndpointError,
     EndpointTimeout,
@@ -73,6 +74,7 @@ __all__ = [
     "Choice",
     "Clock",
     "ConfigError",
+    "DeadlineExceeded",
     "EndpointConnectionError",
     "EndpointError",
     "EndpointTimeout",

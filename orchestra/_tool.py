@@ -7,21 +7,25 @@ concurrency, side-effect flag) that the executor honours.
 
 Arguments are validated and coerced by pydantic before the function runs, so a planner that writes
 ``search("x", k="3")`` gets ``k=3``, and one that writes ``k="three"`` gets a :class:`ToolError`
-naming the argument. Sync functions run in a worker thread (``anyio.to_thread.run_sync``) so one
-slow tool never blocks the event loop that the other tasks of the plan share.
+naming the argument. Sync functions run in a daemon worker thread so one slow tool never blocks
+the event loop that the other tasks of the plan share, and one that never returns does not keep
+the process alive at exit (anyio's worker threads are joined at interpreter exit).
 """
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import functools
 import inspect
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_type_hints, overload
 
-import anyio.to_thread
+import anyio.from_thread
+import anyio.lowlevel
 import pydantic
 
 from orchestra.errors import ToolError, UsageError
@@ -332,14 +336,15 @@ class Tool:
     async def invoke(self, kwargs: dict[str, Any]) -> Any:
         """Run the tool once with arguments already returned by :meth:`validate`.
 
-        A sync function runs in a worker thread; if the caller is cancelled (a timeout, a cancelled
-        run) the thread is abandoned rather than waited for, so the run still ends on time (Python
-        cannot kill a thread; the function's return value is then discarded).
+        A sync function runs in a daemon thread (:func:`run_in_daemon_thread`); if the caller is
+        cancelled (a timeout, a cancelled run) the thread is abandoned rather than waited for, so
+        the run still ends on time and the process can still exit (Python cannot kill a thread;
+        the function's return value is then discarded).
         """
         if self.is_async:
             return await (self.fn(**kwargs) if self.unpack else self.fn(kwargs))
         call = functools.partial(self.fn, **kwargs) if self.unpack else functools.partial(self.fn, kwargs)
-        result = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        result = await run_in_daemon_thread(call)
         if inspect.isawaitable(result):  # a sync wrapper that returned a coroutine
             result = await result
         return result
@@ -347,6 +352,42 @@ class Tool:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the underlying function directly (no validation, no thread), as if undecorated."""
         return self.fn(*args, **kwargs)
+
+
+async def run_in_daemon_thread(call: Callable[[], Any]) -> Any:
+    """Run ``call`` in a new daemon thread (with the caller's contextvars) and await its outcome.
+
+    anyio's ``to_thread.run_sync(..., abandon_on_cancel=True)`` returns on cancellation, but its
+    worker threads are not daemons: the interpreter joins them at exit, so a tool that never
+    returns (a hung socket, ``while True``) kept the whole process alive after the run had
+    ended. A daemon thread is not joined; an abandoned one just dies with the process. A
+    function that holds the GIL in one long C call (``10**10**9``) still stalls every thread:
+    such costs must be bounded before the call (the calculator does).
+
+    Returns:
+        what ``call`` returned; its exception is raised here. Cancellation abandons the thread.
+    """
+    token = anyio.lowlevel.current_token()
+    done = anyio.Event()
+    outcome: list[tuple[bool, Any]] = []
+    context = contextvars.copy_context()
+
+    def work() -> None:
+        try:
+            outcome.append((True, context.run(call)))
+        except BaseException as exc:  # delivered to the awaiting task, which re-raises it
+            outcome.append((False, exc))
+        try:
+            anyio.from_thread.run_sync(done.set, token=token)
+        except Exception:  # the event loop has ended (RunFinishedError): nobody waits any more
+            pass
+
+    threading.Thread(target=work, name=f"orchestra tool {getattr(call, '__name__', '')}", daemon=True).start()
+    await done.wait()
+    ok, value = outcome[0]
+    if ok:
+        return value
+    raise value
 
 
 @overload

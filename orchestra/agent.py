@@ -24,8 +24,8 @@ from orchestra._tool import Tool
 from orchestra.chat import Usage
 from orchestra.clock import Clock, MonotonicClock
 from orchestra.endpoints.base import Endpoint
-from orchestra.errors import UsageError
-from orchestra.executor import Executor, TaskResult
+from orchestra.errors import DeadlineExceeded, UsageError
+from orchestra.executor import DEFAULT_RUN_TIMEOUT, DEFAULT_TASK_TIMEOUT, Executor, TaskResult
 from orchestra.plan import Plan, Task
 from orchestra.planning import InterruptPlanner, Joiner, PlanContext, Planner, Round, StepPlanner
 from orchestra.strategies import STRATEGIES, ModelCalls, RunState, get_strategy
@@ -105,8 +105,11 @@ class Agent:
     """Most times in one run an invalid plan is sent back to the planner with the validation error."""
     max_concurrency: int | None = None
     """Most tool calls running at once (None: no limit beyond each tool's own)."""
-    task_timeout: float | None = None
-    """Seconds one attempt of a tool may take when the tool sets no timeout of its own."""
+    task_timeout: float | None = DEFAULT_TASK_TIMEOUT
+    """Seconds one attempt of a tool may take when the tool sets no timeout of its own (120 s; None: none)."""
+    run_timeout: float | None = DEFAULT_RUN_TIMEOUT
+    """Seconds one :meth:`run` may take, model calls and tools included (600 s; None: none); past
+    it the run stops and raises :class:`~orchestra.errors.DeadlineExceeded`."""
     async_mode: str | None = None
     """``async`` only: ``turn``, ``resume`` or ``native``; None: ``resume`` when the endpoint can
     apply its chat template (llama.cpp), else ``turn``."""
@@ -132,6 +135,9 @@ class Agent:
             raise UsageError(f"unknown async mode {self.async_mode!r}; choose one of: turn, resume, native")
         if self.deadline is not None and self.deadline <= 0:
             raise UsageError(f"deadline must be > 0 seconds, got {self.deadline}")
+        for name in ("task_timeout", "run_timeout"):
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
+                raise UsageError(f"{name} must be > 0 seconds or None, got {getattr(self, name)}")
         self.tools = list(self.tools)
         names = [t.name for t in self.tools]
         if len(set(names)) != len(names):
@@ -143,6 +149,7 @@ class Agent:
         Raises:
             PlanError: the model's plan stayed invalid after ``max_repairs`` repair rounds.
             EndpointError: the model failed (after the endpoint's own retries).
+            DeadlineExceeded: the run took longer than ``run_timeout``.
         """
         trace = Trace(self.clock)
         context = PlanContext(question=question, tools=list(self.tools))
@@ -152,6 +159,7 @@ class Agent:
             clock=self.clock,
             trace=trace,
             default_timeout=self.task_timeout,
+            run_timeout=self.run_timeout,
         )
         state = RunState(
             agent=self,
@@ -162,8 +170,13 @@ class Agent:
             trace=trace,
         )
         start = self.clock.now()
-        with trace.activate():
+        run_scope = anyio.CancelScope()
+        if self.run_timeout is not None:
+            run_scope.deadline = anyio.current_time() + self.run_timeout
+        with trace.activate(), run_scope:
             answer = await STRATEGIES[self.strategy].run(state)
+        if run_scope.cancelled_caught:
+            raise DeadlineExceeded(f"the run took longer than {self.run_timeout:g} s (Agent.run_timeout)")
         return AgentResult(
             answer=answer,
             trace=trace,

@@ -19,6 +19,7 @@ parsing messages.
     │   └── EndpointUnavailable  every endpoint of a pool is unusable (quota, key, model, unreachable)
     ├── ToolError             a tool raised or timed out (task id, tool name)
     ├── OutputError           an output file could not be written (disk full, no permission)
+    ├── DeadlineExceeded      a run went past its deadline
     ├── BudgetExceeded        a token/cost/sample budget ran out
     └── LocalModelError       the embedded model could not be fetched or started
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 __all__ = [
     "BudgetExceeded",
     "ConfigError",
+    "DeadlineExceeded",
     "EndpointConnectionError",
     "EndpointError",
     "EndpointTimeout",
@@ -166,6 +168,10 @@ class OutputError(OrchestraError):
     def __init__(self, message: str, *, path: str | None = None) -> None:
         super().__init__(message)
         self.path = path
+
+
+class DeadlineExceeded(OrchestraError):
+    """A run went past its deadline (``Agent.run_timeout``, ``Executor.run_timeout``)."""
 
 
 class BudgetExceeded(OrchestraError):

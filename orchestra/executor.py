@@ -31,13 +31,18 @@ import anyio
 
 from orchestra._tool import Tool
 from orchestra.clock import Clock, MonotonicClock
-from orchestra.errors import OrchestraError, PlanError, ToolError
+from orchestra.errors import DeadlineExceeded, OrchestraError, PlanError, ToolError
 from orchestra.plan import Plan, Task
 from orchestra.references import as_text
 from orchestra.scheduler import Scheduler
 from orchestra.trace import Span, Trace, current_trace
 
-__all__ = ["Executor", "TaskResult", "TaskStatus"]
+__all__ = ["DEFAULT_RUN_TIMEOUT", "DEFAULT_TASK_TIMEOUT", "Executor", "TaskResult", "TaskStatus"]
+
+DEFAULT_TASK_TIMEOUT = 120.0
+"""Seconds one attempt of a tool may take when neither the tool nor the caller sets a timeout."""
+DEFAULT_RUN_TIMEOUT = 600.0
+"""Seconds one :meth:`Executor.run` may take: a plan stream that stalls without ``join()`` ends."""
 
 TaskStatus = Literal["ok", "error", "skipped", "cancelled"]
 
@@ -96,7 +101,11 @@ class Executor:
         trace: where task spans go; default: the current trace (:func:`~orchestra.trace.current_trace`)
             at run time, else :attr:`trace`, a trace of this executor's own.
         timeouts: per-tool timeout overrides in seconds, by tool name (else ``tool.timeout``).
-        default_timeout: timeout for tools that have none.
+        default_timeout: timeout for tools that have none (default :data:`DEFAULT_TASK_TIMEOUT`,
+            120 s; None: no limit).
+        run_timeout: seconds one :meth:`run` may take, plan stream included (default
+            :data:`DEFAULT_RUN_TIMEOUT`, 600 s; None: no limit); past it, unfinished tasks are
+            ``cancelled`` and :class:`~orchestra.errors.DeadlineExceeded` is raised.
         retry_delay: seconds before the first retry, doubled for each further one.
         dedup: run identical calls of side-effect-free tools once per run.
     """
@@ -109,7 +118,8 @@ class Executor:
         clock: Clock | None = None,
         trace: Trace | None = None,
         timeouts: Mapping[str, float] | None = None,
-        default_timeout: float | None = None,
+        default_timeout: float | None = DEFAULT_TASK_TIMEOUT,
+        run_timeout: float | None = DEFAULT_RUN_TIMEOUT,
         retry_delay: float = 0.0,
         dedup: bool = True,
     ) -> None:
@@ -124,6 +134,7 @@ class Executor:
         self.trace: Trace = trace or Trace(self.clock)
         self.timeouts = dict(timeouts or {})
         self.default_timeout = default_timeout
+        self.run_timeout = run_timeout
         self.retry_delay = retry_delay
         self.dedup = dedup
         # Created on first use: limiters belong to the event loop that runs them. Per-tool limits
@@ -174,6 +185,7 @@ class Executor:
 
         Raises:
             PlanError: a task failed validation; the message is repair feedback for the planner.
+            DeadlineExceeded: the run took longer than ``run_timeout``.
             Exception: whatever ``events`` raised (the planner failed). Either way, tasks still
                 running are cancelled (recorded as ``cancelled``) and the run ends at once.
         """
@@ -181,18 +193,30 @@ class Executor:
         trace = self._explicit_trace or current_trace() or self.trace
         run = _Run(self, results, plan, on_result, trace)
         failure: BaseException | None = None
+        deadline = anyio.CancelScope()
+        if self.run_timeout is not None:
+            deadline.deadline = anyio.current_time() + self.run_timeout
         try:
-            async with anyio.create_task_group() as tg:
-                run.tg = tg
-                try:
-                    await run.feed(events)
-                except Exception as exc:  # the planner failed or wrote an invalid task
-                    failure = exc
-                    tg.cancel_scope.cancel()
+            with deadline:
+                async with anyio.create_task_group() as tg:
+                    run.tg = tg
+                    try:
+                        await run.feed(events)
+                    except Exception as exc:  # the planner failed or wrote an invalid task
+                        failure = exc
+                        tg.cancel_scope.cancel()
         finally:
-            run.cancel_unfinished()
+            reason = None
+            if deadline.cancelled_caught:
+                reason = f"the run's deadline of {self.run_timeout:g} s passed before this task finished"
+            run.cancel_unfinished(reason)
         if failure is not None:
             raise failure
+        if deadline.cancelled_caught:
+            raise DeadlineExceeded(
+                f"the executor's run took longer than {self.run_timeout:g} s (run_timeout); "
+                "unfinished tasks were cancelled"
+            )
         return results
 
 
@@ -457,7 +481,7 @@ class _Run:
             )
         )
 
-    def cancel_unfinished(self) -> None:
+    def cancel_unfinished(self, reason: str | None = None) -> None:
         """Give every task of the plan that has no result a ``cancelled`` one (the run stopped)."""
         self.scheduler.cancel_pending()
         now = self.now()
@@ -469,7 +493,9 @@ class _Run:
                         task.tool,
                         "cancelled",
                         error=ToolError(
-                            "the run ended before this task finished", tool=task.tool, task_id=task.id
+                            reason or "the run ended before this task finished",
+                            tool=task.tool,
+                            task_id=task.id,
                         ),
                         end=now,
                     )

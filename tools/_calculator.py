@@ -5,8 +5,14 @@ agent examples call ``eval``; either lets a planner (or a prompt injection in a 
 read) run arbitrary code. This evaluator walks the ``ast`` of the expression and accepts only
 numbers, the arithmetic operators, parentheses, and a whitelist of ``math`` functions and
 constants. Every other node (names, attributes, subscripts, calls of anything else, lambdas,
-comprehensions) is refused before anything runs, and the operands of ``**``, ``*`` and
-``factorial`` are bounded so ``9**9**9`` cannot eat the CPU or memory.
+comprehensions) is refused before anything runs.
+
+Every function whose cost grows with its arguments' values is bounded *before* it runs: a long
+integer computation holds the GIL in one C call, so no timeout, thread or Ctrl-C could stop it
+afterwards (``round(1, -10**9)`` computes ``10**(10**9)``). Integers stay under
+``_MAX_INT_BITS`` at every step, ``**`` is checked from the operands' sizes, ``round``'s
+``ndigits`` and ``factorial``'s argument are range-checked. Non-finite values (``1e308*10``,
+``1e309-1e309``) are errors, not ``inf``/``nan`` sent on as JSON.
 """
 
 from __future__ import annotations
@@ -54,13 +60,26 @@ def _factorial(n: Number) -> int:
     return math.factorial(n)
 
 
+_MAX_NDIGITS = 400  # round(x, n) with |n| beyond this is refused (int x: 10**|n| is computed)
+
+
+def _round(x: Number, ndigits: Number | None = None) -> Number:
+    if ndigits is None:
+        return round(x)
+    if not isinstance(ndigits, int) or isinstance(ndigits, bool):
+        raise ValueError("round() ndigits must be an integer")
+    if abs(ndigits) > _MAX_NDIGITS:
+        raise ValueError(f"round() ndigits beyond ±{_MAX_NDIGITS} is refused")
+    return round(x, ndigits)
+
+
 def _log(x: Number, base: Number | None = None) -> float:
     return math.log(x) if base is None else math.log(x, base)
 
 
 _FUNCTIONS: dict[str, Callable[..., Number]] = {
     "abs": abs,
-    "round": round,
+    "round": _round,
     "min": min,
     "max": max,
     "sqrt": math.sqrt,
@@ -142,7 +161,7 @@ def _eval(node: ast.AST) -> Number:
     if isinstance(node, ast.Constant):
         # bool is an int subclass; True/False, strings, bytes, None and complex are not arithmetic.
         if isinstance(node.value, int | float) and not isinstance(node.value, bool):
-            return node.value
+            return _checked(node.value)
         raise _refuse(node, f"the constant {node.value!r}")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _eval(node.left), _eval(node.right)
@@ -150,7 +169,7 @@ def _eval(node: ast.AST) -> Number:
             _check_power(left, right)
         return _checked(_BINARY[type(node.op)](left, right))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        return _UNARY[type(node.op)](_eval(node.operand))
+        return _checked(_UNARY[type(node.op)](_eval(node.operand)))
     if isinstance(node, ast.Name):
         if node.id in _CONSTANTS:
             return _CONSTANTS[node.id]
@@ -197,6 +216,9 @@ def _checked(value: Any) -> Number:
         raise ToolError(f"result {value!r} is not a real number", tool="calculator")
     if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
         raise ToolError(f"result is too large (limited to {_MAX_INT_BITS} bits)", tool="calculator")
+    if isinstance(value, float) and not math.isfinite(value):
+        what = "overflows to infinity" if math.isinf(value) else "is not a number (nan)"
+        raise ToolError(f"the value {what}; calculator results must be finite", tool="calculator")
     return value
 
 
