@@ -41,6 +41,8 @@ __all__ = ["DEFAULT_RUN_TIMEOUT", "DEFAULT_TASK_TIMEOUT", "Executor", "TaskResul
 
 DEFAULT_TASK_TIMEOUT = 120.0
 """Seconds one attempt of a tool may take when neither the tool nor the caller sets a timeout."""
+OBSERVATION_CHARS = 16_000
+"""Longest text a result gives the joiner / replanner (a huge value is cut, not sent whole)."""
 DEFAULT_RUN_TIMEOUT = 600.0
 """Seconds one :meth:`Executor.run` may take: a plan stream that stalls without ``join()`` ends."""
 
@@ -81,11 +83,11 @@ class TaskResult:
         """Whether the tool returned a value."""
         return self.status == "ok"
 
-    def observation(self) -> str:
-        """The result as a line of text for the joiner / replanner."""
+    def observation(self, limit: int = OBSERVATION_CHARS) -> str:
+        """The result as text for the joiner / replanner, cut at ``limit`` characters; never raises."""
         if self.status == "ok":
-            return as_text(self.value)
-        return f"{self.status.upper()}: {self.error}"
+            return as_text(self.value, limit)
+        return as_text(f"{self.status.upper()}: {self.error}", limit)
 
 
 OnResult = Callable[[TaskResult], object]
@@ -339,6 +341,8 @@ class _Run:
             kwargs = tool.validate(tool.bind(args, kwargs))
         except OrchestraError as exc:
             return self.fail(result, exc, task)
+        except Exception as exc:  # a referenced value pydantic cannot take apart (cycles, raising hooks)
+            return self.fail(result, _as_tool_error(exc, tool, task), task)
         key = None
         if self.ex.dedup and not tool.side_effects:
             key = _call_key(tool.name, kwargs)
@@ -565,8 +569,11 @@ def _as_tool_error(exc: Exception, tool: Tool, task: Task) -> ToolError:
             exc.task_id = task.id
         return exc
     if isinstance(exc, PlanError):
-        return ToolError(str(exc), tool=tool.name, task_id=task.id)
-    error = ToolError(f"{tool.name} raised {type(exc).__name__}: {exc}", tool=tool.name, task_id=task.id)
+        return ToolError(as_text(exc, 2_000), tool=tool.name, task_id=task.id)
+    # as_text: an exception whose __str__ raises, or is huge, still gives a message.
+    error = ToolError(
+        f"{tool.name} raised {type(exc).__name__}: {as_text(exc, 2_000)}", tool=tool.name, task_id=task.id
+    )
     error.__cause__ = exc
     return error
 
@@ -578,33 +585,58 @@ _REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = 8
 
 
 def _preview(value: Any) -> Any:
-    """A short JSON-safe form of a result for the trace (bounded work, whatever the size)."""
-    if type(value) in _SCALARS and not (isinstance(value, str) and len(value) > 120):
+    """A short JSON-safe form of a result for the trace (bounded work, whatever the value; never raises)."""
+    if type(value) in _SCALARS and not (type(value) is str and len(value) > 120):
         return value
-    return _REPR.repr(value)
+    try:
+        return _REPR.repr(value)
+    except Exception:  # reprlib guards __repr__ of instances, not of every container subclass
+        return f"<unprintable {type(value).__name__}>"
 
 
-def _freeze(value: Any) -> Any:
-    """A hashable form of an argument value, keeping 1, 1.0 and True apart."""
+class _NoKey(Exception):
+    """The value is not plain data (or too big or deep): the call is not de-duplicated."""
+
+
+_MAX_KEY_DEPTH = 64
+_MAX_KEY_NODES = 10_000
+
+
+def _freeze(value: Any, depth: int, budget: list[int]) -> Any:
+    """A hashable form of plain data (JSON-like), keeping 1, 1.0 and True apart.
+
+    Only exact builtin types are taken apart, so no user ``__hash__``/``__eq__``/``__iter__``
+    ever runs; depth and size are bounded, so a self-referential or 5,000-deep value is
+    refused (:class:`_NoKey`) instead of raising RecursionError out of the run.
+    """
+    budget[0] -= 1
+    if depth > _MAX_KEY_DEPTH or budget[0] < 0:
+        raise _NoKey
     kind = type(value)
     if kind in _SCALARS:
         return (kind, value)
-    if isinstance(value, (list, tuple)):
-        return (list, tuple(_freeze(v) for v in value))
-    if isinstance(value, dict):
-        return (dict, tuple(sorted(((repr(k), _freeze(v)) for k, v in value.items()), key=lambda kv: kv[0])))
-    hash(value)  # raises TypeError for unhashable objects: no de-duplication then
-    return (kind, value)
+    if kind is list or kind is tuple:
+        return (kind, tuple(_freeze(v, depth + 1, budget) for v in value))
+    if kind is dict:
+        items = []
+        for k, v in value.items():
+            if type(k) not in _SCALARS:
+                raise _NoKey
+            items.append(((type(k).__name__, k), _freeze(v, depth + 1, budget)))
+        return (dict, tuple(sorted(items, key=lambda kv: (kv[0][0], str(kv[0][1])))))
+    raise _NoKey
 
 
 def _call_key(tool_name: str, kwargs: dict[str, Any]) -> tuple[str, Any] | None:
+    budget = [_MAX_KEY_NODES]
     try:
         # Validated kwargs come in the signature's order, so the top level needs no sorting.
         return (
             tool_name,
             tuple(
-                (k, v.__class__, v) if v.__class__ in _SCALARS else (k, _freeze(v)) for k, v in kwargs.items()
+                (k, type(v), v) if type(v) in _SCALARS else (k, _freeze(v, 0, budget))
+                for k, v in kwargs.items()
             ),
         )
-    except TypeError:
+    except _NoKey:
         return None

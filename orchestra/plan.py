@@ -34,8 +34,8 @@ class Task:
     """One step of a plan: call ``tool`` with ``args``/``kwargs`` once its dependencies are done.
 
     Strings in the arguments are compiled into references when the task is built (``"$1"`` →
-    :class:`Ref`, ``"about $1"`` → :class:`Template`, ``"$$"`` → a literal ``$``), and ``deps`` is
-    derived from them.
+    :class:`Ref`, ``"about ${1}"`` → :class:`Template`, ``"under $150"`` → text, ``"$$"`` → a
+    literal ``$``; the rule is in :mod:`orchestra.references`), and ``deps`` is derived from them.
 
     Attributes:
         id: the task number, unique within a run (replans continue the numbering).
@@ -205,11 +205,12 @@ def validate(
             )
         )
     seen: set[int] = set(known)
+    planned = {t.id for t in tasks if not t.is_join}
     joined: Task | None = None
     for task in tasks:
         # A cycle's own edges are already reported as the cycle; do not repeat them as forward refs.
         ignore = in_cycle if task.id in in_cycle else frozenset()
-        problems += _check_task(task, tool_map, seen, joined, ignore_forward=ignore)
+        problems += _check_task(task, tool_map, seen, joined, ignore_forward=ignore, planned=planned)
         if task.is_join:
             joined = joined or task
         else:
@@ -254,8 +255,9 @@ def _check_task(
     joined: Task | None,
     *,
     ignore_forward: Iterable[int] = frozenset(),
+    planned: Iterable[int] = frozenset(),
 ) -> list[PlanError]:
-    """The findings for one task given the ids defined before it."""
+    """The findings for one task given the ids defined before it (``planned``: every id of the plan)."""
     seen = seen if isinstance(seen, (set, frozenset)) else set(seen)
     tid = task.id
     problems: list[PlanError] = []
@@ -277,14 +279,14 @@ def _check_task(
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         problem(f"unknown tool {task.tool!r}{hint}; known tools: {known}, and join() to end the plan")
     if task.deps and (tid in task.deps or not task.deps <= seen):
-        problems += _reference_problems(task, seen, ignore_forward)
+        problems += _reference_problems(task, seen, ignore_forward, planned)
     if task.tool in tools:
         problems += _check_arguments(task, tools[task.tool])
     return problems
 
 
 def _reference_problems(
-    task: Task, seen: set[int] | frozenset[int], ignore_forward: Iterable[int]
+    task: Task, seen: set[int] | frozenset[int], ignore_forward: Iterable[int], planned: Iterable[int]
 ) -> list[PlanError]:
     tid = task.id
     problems: list[PlanError] = []
@@ -298,13 +300,17 @@ def _reference_problems(
             problem(f"{ref} refers to the task itself; a task can only use results of tasks before it")
         elif dep in seen or dep in ignore_forward:
             continue
-        elif dep > tid:
+        elif dep > tid and dep in planned:
             problem(
                 f"{ref} refers to task {dep}, which comes later; a task can only use results of tasks before it"
             )
         else:
             avail = ", ".join(f"${i}" for i in sorted(seen)) or "none"
-            problem(f"{ref} refers to task {dep}, which does not exist (available: {avail})")
+            problem(
+                f"{ref} refers to task {dep}, which does not exist; a task can only use results of "
+                f"tasks before it (available: {avail}); to write a dollar amount as a whole value, "
+                f"write $${ref.task_id}"
+            )
     return problems
 
 

@@ -1,10 +1,18 @@
 """References between plan tasks: ``$k``, ``$k.field``, ``$k[i]``, and braced ``${k.field}``.
 
 A plan argument that *is* a reference (``search($1)``, ``{"x": "$2.items[0]"}``) receives the
-referenced object itself, so a list stays a list and a dict stays a dict. A reference *embedded*
-in a string (``"compare $1 with $2"``) is interpolated as text. The public LLMCompiler instead
-``str.replace``-s ``$1`` everywhere, so every argument becomes a string (DESIGN.md, LLMCompiler
-defects). ``$$`` writes a literal dollar sign.
+referenced object itself, so a list stays a list and a dict stays a dict. The public LLMCompiler
+instead ``str.replace``-s ``$1`` everywhere, so every argument becomes a string, and a dollar
+amount in a question (``"is a coffee over $1?"``) gets a result spliced in (DESIGN.md,
+LLMCompiler defects). The rule here, taught in every planner's prompt:
+
+- a string that is only a reference, ``"$1"`` / ``"$1.items[0]"`` (blanks around allowed), is
+  that reference, and must name an earlier task (else the plan is invalid, with feedback);
+- a braced ``${k...}`` is a reference inside text too: ``"compare ${1} with ${2}"`` is
+  interpolated as text;
+- any other ``$`` followed by digits inside text is plain text: ``"hotels under $150"``,
+  ``"is a coffee over $1?"``;
+- ``$$`` writes a literal dollar sign: ``"$$150"`` is the text ``$150``, never a reference.
 
 Strings are compiled once, when a :class:`~orchestra.plan.Task` is built, into :class:`Ref` and
 :class:`Template` values; :func:`resolve` then substitutes results without re-parsing.
@@ -14,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import reprlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +37,9 @@ Step = str | int
 _PATH = r"(?:\.[A-Za-z_]\w*|\[-?\d+\]|\['[^'\]]*'\]|\[\"[^\"\]]*\"\])*"
 # ``$$`` first so that an escaped dollar is never read as the start of a reference.
 # ``${k...}`` braces the whole reference, path included, so text may follow it directly.
-_TOKEN_RE = re.compile(r"\$\$|\$\{(\d+)(" + _PATH + r")\}|\$(\d+)(" + _PATH + ")")
+_TOKEN_RE = re.compile(r"\$\$|\$\{(\d+)(" + _PATH + r")\}")
+# A string that is nothing but one bare reference (blanks around it allowed).
+_WHOLE_RE = re.compile(r"\s*\$(\d+)(" + _PATH + r")\s*")
 _STEP_RE = re.compile(r"\.([A-Za-z_]\w*)|\[(-?\d+)\]|\['([^'\]]*)'\]|\[\"([^\"\]]*)\"\]")
 
 
@@ -130,6 +141,9 @@ def _parse_path(text: str) -> tuple[Step, ...]:
 def _compile_string(text: str) -> str | Ref | Template:
     if "$" not in text:
         return text
+    whole = _WHOLE_RE.fullmatch(text)
+    if whole is not None:
+        return Ref(int(whole.group(1)), _parse_path(whole.group(2)))
     parts: list[str | Ref] = []
     literal: list[str] = []
     pos = 0
@@ -142,11 +156,8 @@ def _compile_string(text: str) -> str | Ref | Template:
         if any(literal):
             parts.append("".join(literal))
         literal = []
-        braced, braced_path, bare, path = m.groups()
-        if braced is not None:
-            parts.append(Ref(int(braced), _parse_path(braced_path)))
-        else:
-            parts.append(Ref(int(bare), _parse_path(path)))
+        braced, braced_path = m.groups()
+        parts.append(Ref(int(braced), _parse_path(braced_path)))
     literal.append(text[pos:])
     if any(literal):
         parts.append("".join(literal))
@@ -162,7 +173,11 @@ def _compile_string(text: str) -> str | Ref | Template:
 
 
 def compile_refs(value: Any) -> Any:
-    """Replace reference strings inside ``value`` (nested lists, tuples and dict values) by Ref/Template."""
+    """Replace reference strings inside ``value`` (nested lists, tuples and dict values) by Ref/Template.
+
+    The rule (module docstring): a whole ``"$k"`` or a braced ``${k}`` is a reference; other
+    ``$``-digits inside text are text; ``$$`` is a literal ``$``.
+    """
     if isinstance(value, str):
         return _compile_string(value)
     if isinstance(value, list):
@@ -188,16 +203,41 @@ def refs_in(value: Any) -> Iterator[Ref]:
             yield from refs_in(v)
 
 
-def as_text(value: Any) -> str:
-    """How a result reads when interpolated into a string: JSON for containers, ``str`` otherwise."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (dict, list, tuple)):
+_SAFE_REPR = reprlib.Repr()
+_SAFE_REPR.maxlevel = 8
+_SAFE_REPR.maxstring = _SAFE_REPR.maxother = 2_000
+_SAFE_REPR.maxlist = _SAFE_REPR.maxtuple = _SAFE_REPR.maxdict = _SAFE_REPR.maxset = 200
+
+
+def as_text(value: Any, limit: int | None = None) -> str:
+    """How a result reads when interpolated into a string: JSON for containers, ``str`` otherwise.
+
+    Never raises, whatever the value: a self-referential or 5,000-deep container, an object whose
+    ``__str__``/``__repr__`` raises, or a value JSON cannot encode falls back to a bounded
+    ``reprlib`` form, and at worst to ``<unprintable T>``.
+
+    Args:
+        value: any object.
+        limit: cut the text to about this many characters (None: no cut).
+    """
+    try:
+        if isinstance(value, str):
+            text = value
+        elif isinstance(value, (dict, list, tuple)):
+            try:
+                text = json.dumps(value, ensure_ascii=False, default=str)
+            except (TypeError, ValueError, RecursionError):
+                text = _SAFE_REPR.repr(value)
+        else:
+            text = str(value)
+    except Exception:  # a raising __str__/__repr__, or a recursion in one
         try:
-            return json.dumps(value, ensure_ascii=False, default=str)
-        except (TypeError, ValueError):
-            return str(value)
-    return str(value)
+            text = _SAFE_REPR.repr(value)
+        except Exception:
+            text = f"<unprintable {type(value).__name__}>"
+    if limit is not None and len(text) > limit:
+        text = f"{text[:limit]}... [{len(text) - limit} more characters]"
+    return text
 
 
 def resolve(value: Any, values: Mapping[int, Any]) -> Any:

@@ -113,7 +113,9 @@ def _items(obj: Any, *, strict: bool = False) -> list[Any] | None:
 _SYSTEM = """You plan tool calls that answer a question. Tools:
 {tools}
 Reply with JSON {{"tasks": [{{"tool": ..., "args": {{...}}}}, ...]}}: one task per thing the question asks about.
-Tasks run in parallel. An argument may be "$k", the result of task k (tasks are numbered from {first})."""
+Tasks run in parallel; tasks are numbered from {first}.
+An argument may be "$k" as the whole value: the result of an earlier task k ("$k.field", "$k[0]" reach into it).
+To put a result inside text, write ${{k}}: "compare ${{1}} with ${{2}}". Any other $ in text is plain text: "hotels under $150"."""
 
 # Few-shot turns, by tool name: SmolLM2-135M copies a single inline example verbatim, but follows
 # the pattern of two example turns (measured on the embedded model; see the demo).

@@ -5,7 +5,7 @@ The format (Kim et al., "An LLM Compiler for Parallel Function Calling", ICML 20
     Thought: both heights are independent lookups.
     1. search("Eiffel Tower height")
     2. search(query="Statue of Liberty height", k=2)
-    3. calculator(expression="$1 - $2")
+    3. calculator(expression="${1} - ${2}")
     4. join()
 
 Defects of the public parser that this one does not have (DESIGN.md, LLMCompiler):
@@ -16,7 +16,13 @@ Defects of the public parser that this one does not have (DESIGN.md, LLMCompiler
 - arguments are positional only and every value becomes a string. Here each argument list is parsed
   with :mod:`ast` (never ``eval``): keyword and positional arguments, nested lists/dicts/tuples,
   numbers, booleans, ``None`` (and JSON's ``true``/``false``/``null``); a bare ``$k`` / ``$k.field``
-  / ``$k[i]`` is a reference whose object is passed as is.
+  / ``$k[i]`` is a reference whose object is passed as is;
+- it reads every ``$1`` inside a string as a reference, so ``search("coffee over $1?")`` gets a
+  result spliced in. Here only a bare ``$k`` outside quotes, a string that is only ``"$k"`` of an
+  earlier task, or a braced ``${k}`` inside text is a reference; ``"hotels under $150"`` is text
+  (the rule: :mod:`orchestra.references`);
+- a task or ``join()`` on the same line as ``<END_OF_PLAN>`` (a server that ignores ``stop``) is
+  kept, not dropped with the marker.
 
 A statement whose brackets are still open at the end of a line continues on the next one.
 """
@@ -41,6 +47,7 @@ __all__ = ["END_OF_PLAN", "LLMCompilerParser", "LLMCompilerPlanner"]
 END_OF_PLAN = "<END_OF_PLAN>"
 _TASK_RE = re.compile(r"^\s*(?:#\s*)?(\d+)\s*[.):]\s*(.*)$", re.S)
 _THOUGHT_RE = re.compile(r"^\s*Thought\s*:\s*(.*)$", re.I | re.S)
+_BARE_RE = re.compile(r"\$\{?(\d+)\}?(.*)", re.S)
 _REF_RE = re.compile(r"\$(?:\{\d+\}|\d+)(?:\.[A-Za-z_]\w*|\[-?\d+\]|\['[^'\]]*'\]|\[\"[^\"\]]*\"\])*")
 _CALL_START_RE = re.compile(r"^\s*(?:#\s*)?\d+\s*[.):]\s*[A-Za-z_][\w-]*\s*\(")
 _JSON_NAMES = {"true": True, "false": False, "null": None, "True": True, "False": False, "None": None}
@@ -123,8 +130,15 @@ class LLMCompilerParser:
         if not stripped:
             return []
         if END_OF_PLAN in stripped:
+            # A server that ignores `stop` may put the last task on the marker's line.
+            before = stripped.split(END_OF_PLAN, 1)[0]
+            tasks = self._line(before) if before.strip() else []
+            if self._pending is not None:  # a statement the marker cut off: report it now
+                pending, self._pending = self._pending, None
+                last = self._statement(pending, final=True)
+                tasks += [last] if last is not None else []
             self.done = True
-            return []
+            return tasks
         thought = _THOUGHT_RE.match(stripped)
         if thought:
             self._thought = thought.group(1).strip() or None
@@ -209,7 +223,10 @@ def _quote_refs(text: str) -> tuple[str, int, bool]:
         if ch == "$":
             match = _REF_RE.match(text, i)
             if match:
-                out.append(repr(match.group(0)))
+                # Braced, so it stays a reference whatever task it names (a bad one is then
+                # reported, instead of being read as the text "$7").
+                number, path = _BARE_RE.fullmatch(match.group(0)).groups()  # type: ignore[union-attr]
+                out.append(repr("${" + number + path + "}"))
                 i = match.end()
                 continue
         if ch in "([{":
@@ -274,7 +291,10 @@ Tools:
 {tools}
 Rules:
 - Arguments are Python literals (strings, numbers, lists, dicts), positional or name=value.
-- $k stands for the result of task k ($k.field, $k[0] reach into it); use only earlier tasks.
+- $k stands for the result of task k ($k.field, $k[0] reach into it); write it outside quotes,
+  e.g. lookup($1), and use only earlier tasks.
+- Inside a string, ${{k}} inserts the result of task k as text: "compare ${{1}} with ${{2}}".
+  Any other $ in a string is plain text: "hotels under $150".
 - Tasks that do not use each other's results run in parallel: prefer independent tasks.
 - You may write a line `Thought: ...` before a task.
 - End the plan with `N. join()` and then {end}.

@@ -26,7 +26,8 @@ __all__ = ["ParallelPlanner", "batch_schema"]
 _SYSTEM = """You answer a question with tools. Tools:
 {tools}
 Each turn, call every tool whose result you need and that does not depend on another call of
-this turn, all at once. When the results are enough, give the final answer.{emulated}"""
+this turn, all at once. When the results are enough, give the final answer.
+Write the values you read in the results; a $ in text is plain text ("hotels under $150").{emulated}"""
 _EMULATED = """
 Answer with JSON: {"calls": [{"tool": "<name>", "args": {...}}, ...]} or {"answer": "<final answer>"}."""
 

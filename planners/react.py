@@ -27,7 +27,8 @@ _SYSTEM = """You answer a question step by step with tools. Tools:
 - finish(answer: string): give the final answer.
 Each turn, call ONE tool (or finish) and answer with JSON:
 {{"thought": "<short reasoning>", "action": {{"tool": "<name>", "args": {{...}}}}}}
-An argument may be "$k", the result of task k."""
+An argument may be "$k" as the whole value: the result of task k (an earlier step) ("$k.field", "$k[0]" reach into it).
+To put a result inside text, write ${{k}}: "compare ${{1}} with ${{2}}". Any other $ in text is plain text: "hotels under $150"."""
 
 
 def finish_call_schema() -> dict[str, Any]:

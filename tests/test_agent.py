@@ -127,7 +127,7 @@ async def test_compiler_replans_incrementally_and_max_replans_is_a_true_cap():
     plans = [
         {"tasks": [{"tool": "search", "args": {"query": "a"}}]},
         {"tasks": [{"tool": "search", "args": {"query": "$1"}}]},
-        {"tasks": [{"tool": "search", "args": {"query": "$2 and $1"}}]},
+        {"tasks": [{"tool": "search", "args": {"query": "${2} and ${1}"}}]},
     ]
     model = json_plan_model(plans)
     result = await Agent(model, [search], planner=JSONPlanner(), max_replans=2).run("q?")

@@ -131,7 +131,7 @@ async def test_references_pass_objects_and_interpolate_text() -> None:
         Task(1, "make"),
         Task(2, "take", ["$1.items"]),
         Task(3, "take", ["$1.items[1]"]),
-        Task(4, "take", ["title=$1.title, count=$2[0].n"]),
+        Task(4, "take", ["title=${1.title}, count=${2[0].n}"]),
         Task(5, "take", [{"nested": ["$1.title"]}]),
     ]
     results = await Executor([make, take]).run(tasks)
@@ -225,7 +225,7 @@ async def test_invalid_task_in_the_stream_is_a_plan_error() -> None:
     with pytest.raises(PlanError) as info:
         await Executor([echo]).run([Task(1, "echo", [1]), Task(2, "echo", ["$7"])], results)
     assert info.value.task_id == 2
-    assert "$7 refers to task 7, which comes later" in str(info.value)
+    assert "$7 refers to task 7, which does not exist" in str(info.value)
     with pytest.raises(PlanError, match=r"unknown tool 'ech'.*known tools: echo"):
         await Executor([echo]).run([Task(1, "ech", [1])])
 

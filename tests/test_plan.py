@@ -53,9 +53,9 @@ def test_whole_argument_reference_passes_the_object_itself() -> None:
 
 def test_embedded_reference_is_interpolated_as_text() -> None:
     values = {1: "Paris", 2: {"n": 3}, 3: [1, 2]}
-    assert resolve(compile_refs("capital: $1."), values) == "capital: Paris."
-    assert resolve(compile_refs("$2.n items"), values) == "3 items"
-    assert resolve(compile_refs("list $3 and ${1}x"), values) == "list [1, 2] and Parisx"
+    assert resolve(compile_refs("capital: ${1}."), values) == "capital: Paris."
+    assert resolve(compile_refs("${2.n} items"), values) == "3 items"
+    assert resolve(compile_refs("list ${3} and ${1}x"), values) == "list [1, 2] and Parisx"
     assert resolve(compile_refs("$2"), values) == {"n": 3}
 
 
@@ -63,7 +63,13 @@ def test_dollar_escapes_and_plain_strings() -> None:
     assert compile_refs("costs $$5") == "costs $5"
     assert compile_refs("no refs here") == "no refs here"
     assert compile_refs("$ alone") == "$ alone"
-    assert isinstance(compile_refs("a $1 b"), Template)
+    assert isinstance(compile_refs("a ${1} b"), Template)
+    # Bare $-digits inside text are text (prices), never references.
+    assert (
+        compile_refs("is a coffee in Rome over $1 on average?") == "is a coffee in Rome over $1 on average?"
+    )
+    assert compile_refs("hotels under $150 a night") == "hotels under $150 a night"
+    assert compile_refs("$$150") == "$150"  # the escape for a whole-value amount
 
 
 def test_attribute_paths_read_objects_too() -> None:
@@ -250,7 +256,7 @@ def test_bad_arguments_are_reported_with_the_expected_signature(task: Task, frag
 def test_arguments_holding_references_are_not_type_checked_yet() -> None:
     plan = Plan(TOOLS)
     plan.add(Task(1, "search", ["x"]))
-    plan.add(Task(2, "add", ["$1", "total: $1"]))  # types are known only once task 1 ran
+    plan.add(Task(2, "add", ["$1", "total: ${1}"]))  # types are known only once task 1 ran
 
 
 def test_self_forward_and_missing_references() -> None:
@@ -261,10 +267,12 @@ def test_self_forward_and_missing_references() -> None:
         "task 4: $4 refers to the task itself; a task can only use results of tasks before it"
     ]
     assert _messages(plan, Task(4, "search", ["$6.x"])) == [
-        "task 4: $6.x refers to task 6, which comes later; a task can only use results of tasks before it"
+        "task 4: $6.x refers to task 6, which does not exist; a task can only use results of tasks "
+        "before it (available: $1, $3); to write a dollar amount as a whole value, write $$6"
     ]
     assert _messages(plan, Task(4, "search", ["$2"])) == [
-        "task 4: $2 refers to task 2, which does not exist (available: $1, $3)"
+        "task 4: $2 refers to task 2, which does not exist; a task can only use results of tasks "
+        "before it (available: $1, $3); to write a dollar amount as a whole value, write $$2"
     ]
 
 

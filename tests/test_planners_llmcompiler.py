@@ -32,7 +32,7 @@ Thought: two independent lookups, then a combination.
 1. search("Eiffel Tower (Paris) height")
 2. search(query='Statue of Liberty', k=2)
 Thought: combine both.
-3. combine([$1, $2[0]], note="compare $1 and $2.items")
+3. combine([$1, $2[0]], note="compare ${1} and ${2.items}")
 4. join()
 <END_OF_PLAN>
 5. search("ignored after join")

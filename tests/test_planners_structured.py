@@ -42,7 +42,7 @@ PLAN = json.dumps(
         "tasks": [
             {"tool": "search", "args": {"query": "Nile {length}"}},
             {"tool": "search", "args": {"query": 'Amazon, "river"'}},
-            {"tool": "calculator", "args": {"expression": "$1 - $2"}},
+            {"tool": "calculator", "args": {"expression": "${1} - ${2}"}},
         ]
     }
 )
