@@ -18,6 +18,7 @@ import contextvars
 import dataclasses
 import functools
 import inspect
+import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +27,7 @@ from typing import Any, Literal, get_type_hints, overload
 
 import anyio.from_thread
 import anyio.lowlevel
+import docstring_parser
 import pydantic
 
 from orchestra.errors import ToolError, UsageError
@@ -34,7 +36,6 @@ __all__ = ["Tool", "tool"]
 
 # OpenAI's rule for function names; a name outside it is rejected by every compatible server.
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_ARGS_HEADERS = ("args:", "arguments:", "parameters:", "params:")
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -121,7 +122,7 @@ class Tool:
             raise UsageError(f"{fn!r} has no __name__: give the tool a name=")
         model = _signature_model(fn, tool_name, arg_docs)
         try:
-            parameters = _clean_schema(model.model_json_schema())
+            parameters = _clean_schema(_inline_refs(model.model_json_schema()))
         except pydantic.PydanticUserError as exc:  # e.g. a parameter typed with an arbitrary class
             raise UsageError(
                 f"tool {tool_name!r}: parameters cannot be described as JSON schema: {exc}"
@@ -216,17 +217,25 @@ class Tool:
         }
 
     def signature(self) -> str:
-        """A one-line Python-like signature for text prompts, e.g. ``search(query: string, k: integer = 5)``."""
+        """A one-line Python-like signature for text prompts.
+
+        Allowed values, defaults and nested fields are spelled out, e.g.
+        ``weather(city: string, unit: "celsius"|"fahrenheit" = "celsius")``.
+        """
         props = self.parameters.get("properties", {})
         parts = []
         for pname, prop in props.items():
             text = f"{pname}: {_type_label(prop)}"
             if pname not in self.required and "default" in prop:
-                text += f" = {prop['default']!r}"
+                text += f" = {_json(prop['default'])}"
             elif pname not in self.required:
-                text += " = None"
+                text += " = null"
             parts.append(text)
         return f"{self.name}({', '.join(parts)})"
+
+    def parameter_lines(self) -> list[str]:
+        """One line per described parameter or nested field, for prompts: ``address.street: ...``."""
+        return _described_fields(self.parameters.get("properties", {}), "", 0)
 
     # -- arguments ------------------------------------------------------------------------------
 
@@ -587,52 +596,122 @@ def _clean_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _type_label(prop: Mapping[str, Any]) -> str:
-    if "type" in prop:
-        kind = prop["type"]
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _type_label(prop: Mapping[str, Any], depth: int = 0) -> str:
+    """A compact type for a prompt: ``"a"|"b"`` for allowed values, ``{x: number}`` for objects."""
+    if "const" in prop:
+        return _json(prop["const"])
+    if "enum" in prop:
+        return "|".join(_json(v) for v in prop["enum"])
+    if "anyOf" in prop or "oneOf" in prop:
+        return "|".join(_type_label(p, depth) for p in prop.get("anyOf", prop.get("oneOf", [])))
+    if "allOf" in prop and len(prop["allOf"]) == 1:
+        return _type_label(prop["allOf"][0], depth)
+    kind = prop.get("type")
+    if kind == "array":
+        return f"list[{_type_label(prop.get('items', {}), depth)}]"
+    if kind == "object" and "properties" in prop and depth < 3:
+        required = set(prop.get("required", ()))
+        fields = [
+            f"{n}{'' if n in required else '?'}: {_type_label(p, depth + 1)}"
+            for n, p in prop["properties"].items()
+        ]
+        return "{" + ", ".join(fields) + "}"
+    if kind is not None:
         return "|".join(kind) if isinstance(kind, list) else str(kind)
-    if "anyOf" in prop:
-        return "|".join(_type_label(p) for p in prop["anyOf"])
     if "$ref" in prop:
         return str(prop["$ref"]).rsplit("/", 1)[-1]
     return "any"
 
 
+_MAX_INLINE_DEPTH = 8
+
+
+def _described_fields(props: Mapping[str, Any], prefix: str, depth: int) -> list[str]:
+    """``path: description`` for every described property, nested objects and list items included."""
+    lines = []
+    for name, prop in props.items():
+        path = f"{prefix}{name}"
+        if prop.get("description"):
+            lines.append(f"{path}: {prop['description']}")
+        if depth >= 3:
+            continue
+        for inner in [prop, *prop.get("anyOf", []), prop.get("items", {})]:
+            if isinstance(inner, Mapping) and isinstance(inner.get("properties"), Mapping):
+                nested = "[]" if inner is prop.get("items") else ""
+                lines += _described_fields(inner["properties"], f"{path}{nested}.", depth + 1)
+            elif isinstance(inner, Mapping) and isinstance(inner.get("items"), Mapping) and inner is not prop:
+                item = inner["items"]
+                if isinstance(item.get("properties"), Mapping):
+                    lines += _described_fields(item["properties"], f"{path}[].", depth + 1)
+    return lines
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with every ``$ref`` into its ``$defs`` replaced by the definition itself.
+
+    Every schema we send must be self-contained: a planner puts a tool's ``properties`` inside a
+    larger ``response_format`` schema, where ``#/$defs/Address`` would point nowhere and even a
+    correct plan fails validation. A recursive model (a tree) is cut at ``_MAX_INLINE_DEPTH``
+    levels to a plain ``{"type": "object"}``; pydantic still validates the real type at run time.
+    """
+    defs: dict[str, Any] = schema.get("$defs", {})
+
+    def walk(node: Any, depth: int, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [walk(v, depth, seen) for v in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            name = ref.split("/")[-1]
+            rest = {k: walk(v, depth, seen) for k, v in node.items() if k != "$ref"}
+            if name in seen or depth >= _MAX_INLINE_DEPTH or name not in defs:
+                return {"type": "object", **rest}
+            target = walk(defs[name], depth + 1, (*seen, name))
+            return {**target, **rest}  # the use site's description/default win
+        out = {}
+        for key, value in node.items():
+            if key in ("$defs", "title"):  # pydantic's auto titles are noise in a prompt
+                continue
+            if key == "properties" and isinstance(value, dict):  # names, not keywords
+                out[key] = {n: walk(p, depth, seen) for n, p in value.items()}
+            else:
+                out[key] = walk(value, depth, seen)
+        return out
+
+    return walk(schema, 0, ())  # type: ignore[no-any-return]
+
+
 def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
-    """First paragraph, and per-parameter descriptions from a Google-style ``Args:`` section."""
-    lines = doc.splitlines()
-    summary_lines: list[str] = []
-    for line in lines:
-        if not line.strip():
-            if summary_lines:
-                break
-            continue
-        if line.strip().lower() in _ARGS_HEADERS:
-            break
-        summary_lines.append(line.strip())
-    arg_docs: dict[str, str] = {}
-    in_args = False
-    current: str | None = None
-    base_indent = None
-    for line in lines:
-        stripped = line.strip()
-        if stripped.lower() in _ARGS_HEADERS:
-            in_args, current, base_indent = True, None, None
-            continue
-        if not in_args:
-            continue
-        if not stripped:
-            continue
-        indent = len(line) - len(line.lstrip())
-        if indent == 0:  # the next section (Returns:, Raises:) starts
-            in_args = False
-            continue
-        if base_indent is None:
-            base_indent = indent
-        match = re.match(r"^\*{0,2}(\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$", stripped)
-        if indent == base_indent and match:
-            current = match.group(1)
-            arg_docs[current] = match.group(2).strip()
-        elif current is not None:
-            arg_docs[current] = (arg_docs[current] + " " + stripped).strip()
-    return " ".join(summary_lines), arg_docs
+    """The summary, and per-parameter descriptions from a Google, NumPy or Sphinx (reST) docstring.
+
+    Parsed with ``docstring_parser`` (style detected per docstring), as pydantic-ai does, rather
+    than a hand-written parser: NumPy's ``Parameters`` / ``----------`` and Sphinx's
+    ``:param x:`` used to leave every description empty, silently.
+
+    Returns:
+        ``(summary, {parameter: description})``; the summary is the short and long description
+        up to the first blank line after text (the first paragraph).
+    """
+    if not doc.strip():
+        return "", {}
+    try:
+        parsed = docstring_parser.parse(doc)
+    except docstring_parser.ParseError:
+        return doc.strip().split("\n\n", 1)[0].replace("\n", " "), {}
+    summary = parsed.short_description or ""
+    if parsed.long_description and not parsed.blank_after_short_description:
+        summary = f"{summary} {parsed.long_description.split(chr(10) * 2, 1)[0]}"
+    arg_docs = {
+        p.arg_name.lstrip("*"): " ".join((p.description or "").split())
+        for p in parsed.params
+        if p.args and p.args[0] in ("param", "parameter", "arg", "argument", "key", "keyword")
+    }
+    return " ".join(summary.split()), {k: v for k, v in arg_docs.items() if v}

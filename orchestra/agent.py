@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import anyio
+
 from orchestra._sync import run_sync
 from orchestra._tool import Tool
 from orchestra.chat import Usage

@@ -34,8 +34,17 @@ __all__ = [
 
 
 def tool_lines(tools: Iterable[Tool]) -> str:
-    """One line per tool for a prompt: ``- search(query: string, k: integer = 5): Search ...``."""
-    return "\n".join(f"- {t.signature()}: {t.description or 'no description'}" for t in tools)
+    """The tools for a prompt: a signature line each, then one indented line per described parameter.
+
+    ``- weather(city: string, unit: "celsius"|"fahrenheit" = "celsius"): Current weather.``
+    ``    unit: temperature unit`` — allowed values, defaults and descriptions are all visible,
+    whichever planner format the prompt is for.
+    """
+    lines = []
+    for t in tools:
+        lines.append(f"- {t.signature()}: {t.description or 'no description'}")
+        lines += [f"    {line}" for line in t.parameter_lines()]
+    return "\n".join(lines)
 
 
 def args_schema(tool: Tool, *, required_only: bool = False) -> dict[str, Any]:
@@ -50,12 +59,28 @@ def args_schema(tool: Tool, *, required_only: bool = False) -> dict[str, Any]:
     for name, prop in tool.parameters.get("properties", {}).items():
         if required_only and name not in required:
             continue
-        prop = {k: v for k, v in prop.items() if k not in ("default", "title")}
+        described = _with_default_in_description(prop)
         if prop.get("type") != "string":
             # A reference to an earlier result is written as a string ("$1") whatever the type.
-            prop = {"anyOf": [prop, {"type": "string"}]}
-        props[name] = prop
+            inner = {k: v for k, v in described.items() if k != "description"}
+            wrapped: dict[str, Any] = {"anyOf": [inner, {"type": "string"}]}
+            if "description" in described:
+                wrapped["description"] = described["description"]
+            described = wrapped
+        props[name] = described
     return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
+
+
+def _with_default_in_description(prop: Mapping[str, Any]) -> dict[str, Any]:
+    """The property without ``default``/``title``, its default told in the description instead.
+
+    ``strict`` structured-output modes do not take ``default``; the model must still see it.
+    """
+    out = {k: v for k, v in prop.items() if k not in ("default", "title")}
+    if "default" in prop:
+        note = f"(default: {json.dumps(prop['default'], default=str)})"
+        out["description"] = f"{out['description']} {note}" if out.get("description") else note
+    return out
 
 
 def call_schema(tools: Sequence[Tool], *, required_only: bool = False) -> dict[str, Any]:

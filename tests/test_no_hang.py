@@ -9,13 +9,13 @@ from collections.abc import AsyncIterator
 
 import anyio
 import pytest
-from orchestra.tools import calculator, evaluate
 
 from orchestra import Agent, DeadlineExceeded, ToolError, tool
 from orchestra.chat import ChatRequest
 from orchestra.executor import DEFAULT_RUN_TIMEOUT, DEFAULT_TASK_TIMEOUT, Executor
 from orchestra.plan import Task
 from orchestra.testing import FunctionModel
+from orchestra.tools import calculator, evaluate
 
 # Each of these once ran for minutes holding the GIL, or returned inf/nan as a "result".
 COSTLY_OR_NON_FINITE = [

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from orchestra.planners import JSONPlanner, LLMCompilerPlanner, ParallelPlanner, ReActPlanner
-from orchestra.planners.base import task_from_call
-from orchestra.planners.llmcompiler import parse_plan
 
 from orchestra import PlanError, tool
 from orchestra.plan import Plan, Task, validate
+from orchestra.planners import JSONPlanner, LLMCompilerPlanner, ParallelPlanner, ReActPlanner
+from orchestra.planners.base import task_from_call
+from orchestra.planners.llmcompiler import parse_plan
 from orchestra.planning import PlanContext
 from orchestra.references import _WHOLE_RE
 

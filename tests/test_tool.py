@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any, Literal
 
@@ -69,7 +70,9 @@ def test_decorator_options_and_nested_model_schema() -> None:
     )
     assert distance.is_async
     assert set(distance.parameters["required"]) == {"a", "b"}
-    assert "$defs" in distance.parameters  # the nested model is described, not flattened away
+    # The nested model is described inline: a schema we send must be self-contained (no $defs/$ref).
+    assert "$ref" not in json.dumps(distance.parameters) and "$defs" not in distance.parameters
+    assert distance.parameters["properties"]["a"]["properties"]["x"] == {"type": "integer"}
 
 
 def test_spec_is_an_openai_tools_entry() -> None:
@@ -81,7 +84,7 @@ def test_spec_is_an_openai_tools_entry() -> None:
 
 
 def test_signature_line_for_text_prompts() -> None:
-    assert search.signature() == "search(query: string, k: integer = 5, mode: string = 'fast')"
+    assert search.signature() == 'search(query: string, k: integer = 5, mode: "fast"|"deep" = "fast")'
 
 
 async def test_call_validates_and_coerces() -> None:
