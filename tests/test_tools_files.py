@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,3 +136,71 @@ def test_confinement_is_pure_resolution(tmp_path: Path) -> None:
     assert jail.relative(jail.resolve(".")) == "."
     with pytest.raises(ToolError):
         jail.resolve("a/../../b")
+
+
+def _tools_by_name(root: Path) -> dict[str, Any]:
+    return {t.name: t for t in make_files(root)}
+
+
+async def test_a_hard_link_planted_in_the_root_is_neither_read_nor_overwritten(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "secret.txt"
+    root.mkdir()
+    outside.write_text("outside secret")
+    os.link(outside, root / "innocent.txt")
+    tools = _tools_by_name(root)
+    with pytest.raises(ToolError, match="2 hard links"):
+        await tools["read_file"].call({"path": "innocent.txt"})
+    with pytest.raises(ToolError, match="2 hard links"):
+        await tools["write_file"].call({"path": "innocent.txt", "content": "overwritten"})
+    assert outside.read_text() == "outside secret"  # not even truncated
+
+
+def test_a_directory_swapped_for_a_symlink_after_the_check_is_not_followed(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "f.txt").write_text("outside")
+    (root / "sub" / "f.txt").write_text("inside")
+    jail = Confinement(root)
+    real = jail.resolve("sub/f.txt")
+    # The race: between the check and the open, the directory becomes a link out of the root.
+    (root / "sub" / "f.txt").unlink()
+    (root / "sub").rmdir()
+    (root / "sub").symlink_to(outside)
+    with pytest.raises(ToolError, match="symbolic link"):
+        jail.open(real, os.O_RDONLY, tool="read_file")
+
+
+_BIND_MOUNT = """
+import anyio, subprocess, sys
+from pathlib import Path
+from orchestra.tools import make_files
+root, outside = Path(sys.argv[1]), Path(sys.argv[2])
+subprocess.run(["mount", "--bind", str(outside), str(root / "mnt")], check=True)
+tools = {t.name: t for t in make_files(root)}
+for name, args in [("read_file", {"path": "mnt/f.txt"}), ("list_dir", {"path": "mnt"})]:
+    try:
+        print(name, anyio.run(tools[name].call, args))
+    except Exception as exc:
+        print(name, "refused:", exc)
+"""
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1) for a private bind mount")
+def test_a_bind_mount_inside_the_root_is_refused(tmp_path: Path) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "mnt").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "f.txt").write_text("outside secret")
+    probe = subprocess.run(["unshare", "-Urm", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip("this kernel refuses user and mount namespaces")
+    done = subprocess.run(
+        ["unshare", "-Urm", sys.executable, "-c", _BIND_MOUNT, str(root), str(outside)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "outside secret" not in done.stdout
+    assert done.stdout.count("refused:") == 2 and "mount point" in done.stdout, done.stdout

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestra.errors import ToolError, UsageError
-from orchestra.tools._mcp import mcp_result_value, mcp_tools
+from orchestra.tools._mcp import MAX_LIST_PAGES, MCPPaginationError, mcp_result_value, mcp_tools
 
 pytest.importorskip("mcp")
 
@@ -112,3 +112,31 @@ async def test_missing_sdk_is_a_usage_error_with_the_install_hint(monkeypatch: p
     with pytest.raises(UsageError, match=r"pip install 'orchestra-runtime\[mcp\]'"):
         async with mcp_tools(sys.executable, [SERVER]):
             pass
+
+
+PAGING = str(Path(__file__).with_name("mcp_paging_server.py"))
+
+
+async def test_a_repeated_cursor_is_named_after_two_pages(tmp_path: Path) -> None:
+    count = tmp_path / "count"
+    started = time.monotonic()
+    with pytest.raises(MCPPaginationError, match=r"loops in tools/list: page 2 returned the cursor 'again'"):
+        async with mcp_tools(sys.executable, [PAGING, "loop", str(count)], startup_timeout=10):
+            pass
+    assert count.read_text() == "2"  # not thousands of requests
+    assert time.monotonic() - started < 10
+
+
+async def test_endless_pagination_is_bounded(tmp_path: Path) -> None:
+    count = tmp_path / "count"
+    with pytest.raises(MCPPaginationError, match=f"more than {MAX_LIST_PAGES} pages"):
+        async with mcp_tools(sys.executable, [PAGING, "endless", str(count)], startup_timeout=30):
+            pass
+    assert int(count.read_text()) == MAX_LIST_PAGES
+
+
+async def test_honest_pagination_lists_every_page(tmp_path: Path) -> None:
+    count = tmp_path / "count"
+    async with mcp_tools(sys.executable, [PAGING, "three", str(count)]) as tools:
+        assert [t.name for t in tools] == ["t0", "t1", "t2"]
+    assert count.read_text() == "3"

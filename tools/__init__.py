@@ -18,7 +18,7 @@ from orchestra.errors import UsageError
 from orchestra.tools._calculator import calculator, evaluate
 from orchestra.tools._files import Confinement, make_files
 from orchestra.tools._http_get import HostAllowList, make_http_get
-from orchestra.tools._mcp import mcp_result_value, mcp_tools
+from orchestra.tools._mcp import MCPPaginationError, mcp_result_value, mcp_tools
 from orchestra.tools._python_exec import make_python, python, run_python
 from orchestra.tools._search import BM25Index, Document, load_corpus, make_search, tokenize
 
@@ -28,6 +28,7 @@ __all__ = [
     "Confinement",
     "Document",
     "HostAllowList",
+    "MCPPaginationError",
     "calculator",
     "default_tools",
     "evaluate",

@@ -31,7 +31,7 @@ import anyio
 from orchestra._tool import Tool
 from orchestra.errors import ToolError, UsageError
 
-__all__ = ["mcp_result_value", "mcp_tools"]
+__all__ = ["MAX_LIST_PAGES", "MCPPaginationError", "mcp_result_value", "mcp_tools"]
 
 _INVALID_NAME_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -137,14 +137,20 @@ async def _connect(
             session = await stack.enter_async_context(mcp.ClientSession(read, write))
         except OSError as exc:
             raise UsageError(f"cannot start MCP server {where!r}: {exc}") from exc
+        pages: list[int] = []
         try:
             # Only the requests sit under the deadline: the contexts above own task groups whose
             # cancel scopes must not be nested inside a shorter-lived scope.
             with anyio.fail_after(startup_timeout):
                 await session.initialize()
-                listed = await _list_tools(mcp, session)
+                listed = await _list_tools(mcp, session, where, pages)
         except TimeoutError as exc:
-            raise UsageError(f"MCP server {where!r} did not answer within {startup_timeout} s") from exc
+            doing = f"listing its tools ({len(pages)} tools/list pages)" if pages else "the handshake"
+            raise UsageError(
+                f"MCP server {where!r} did not finish {doing} within {startup_timeout} s"
+            ) from exc
+        except MCPPaginationError:
+            raise
         except Exception as exc:  # the SDK's errors differ between versions; all mean "unusable"
             raise UsageError(f"MCP server {where!r} failed during startup: {exc}") from exc
         tools = [_wrap(session, entry, prefix, call_timeout, concurrency) for entry in listed]
@@ -154,12 +160,46 @@ async def _connect(
         yield tools
 
 
-async def _list_tools(mcp: Any, session: Any) -> list[dict[str, Any]]:
-    """Every tool of the server, following pagination cursors, as wire-format dicts."""
+MAX_LIST_PAGES = 100
+"""Most ``tools/list`` pages read from one server: a server whose cursors never end is refused."""
+MAX_LISTED_TOOLS = 10_000
+"""Most tools taken from one server (no prompt could list more)."""
+
+
+class MCPPaginationError(UsageError):
+    """An MCP server's ``tools/list`` pagination does not end: a repeated cursor, or too many pages."""
+
+
+async def _list_tools(mcp: Any, session: Any, where: str, pages: list[int]) -> list[dict[str, Any]]:
+    """Every tool of the server, following pagination cursors, as wire-format dicts.
+
+    Bounded: a cursor the server already sent (a loop; one server sent the same ``nextCursor``
+    2,223 times in 3 s) is named at once, and more than :data:`MAX_LIST_PAGES` pages or
+    :data:`MAX_LISTED_TOOLS` tools is refused. ``pages`` counts the requests made (for the
+    timeout message).
+
+    Raises:
+        MCPPaginationError: naming the fault.
+    """
+    pages.append(1)
     page = (await session.list_tools()).model_dump(by_alias=True, mode="json", exclude_none=True)
     entries = list(page.get("tools", []))
+    seen: set[str] = set()
     while page.get("nextCursor"):
-        request = mcp.types.PaginatedRequestParams(cursor=page["nextCursor"])
+        cursor = page["nextCursor"]
+        if cursor in seen:
+            raise MCPPaginationError(
+                f"MCP server {where!r} loops in tools/list: page {len(pages)} returned the cursor "
+                f"{str(cursor)[:60]!r}, which an earlier page already returned"
+            )
+        if len(pages) >= MAX_LIST_PAGES or len(entries) > MAX_LISTED_TOOLS:
+            raise MCPPaginationError(
+                f"MCP server {where!r} has more than {MAX_LIST_PAGES} pages or {MAX_LISTED_TOOLS} tools "
+                f"in tools/list ({len(entries)} tools in {len(pages)} pages so far); refusing to read on"
+            )
+        seen.add(cursor)
+        request = mcp.types.PaginatedRequestParams(cursor=cursor)
+        pages.append(1)
         page = (await session.list_tools(params=request)).model_dump(
             by_alias=True, mode="json", exclude_none=True
         )
