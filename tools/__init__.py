@@ -19,7 +19,7 @@ from orchestra.tools._calculator import calculator, evaluate
 from orchestra.tools._files import Confinement, make_files
 from orchestra.tools._http_get import HostAllowList, make_http_get
 from orchestra.tools._mcp import MCPPaginationError, mcp_result_value, mcp_tools
-from orchestra.tools._python_exec import make_python, python, run_python
+from orchestra.tools._python_exec import isolation, make_python, python, run_python
 from orchestra.tools._search import BM25Index, Document, load_corpus, make_search, tokenize
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "default_tools",
     "evaluate",
     "get_tools",
+    "isolation",
     "known_tool_names",
     "load_corpus",
     "make_files",

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import anyio
+import anyio.to_thread
 from anyio.abc import ByteReceiveStream, Process
 
 from orchestra._tool import Tool
@@ -99,16 +100,36 @@ def isolation() -> Literal["namespaces", "subreaper"]:
         ``"subreaper"``: the fallback, where only the environment, file descriptors, limits and
         the kill of every descendant hold.
     """
-    probe = (
-        "import ctypes, sys\n"
-        "libc = ctypes.CDLL(None, use_errno=True)\n"
-        "sys.exit(libc.unshare(0x10000000 | 0x00020000 | 0x20000000 | 0x08000000 | 0x40000000) != 0)\n"
-    )
-    try:
-        done = subprocess.run([sys.executable, "-I", "-c", probe], capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return "subreaper"
-    return "namespaces" if done.returncode == 0 else "subreaper"
+    # A real run of the supervisor, so that a kernel that allows unshare but refuses a mount
+    # (a seccomp profile, a masked /proc) is found here and the fallback is used instead.
+    program = "import os\nprint(os.getpid())"
+    with tempfile.TemporaryDirectory(prefix="orchestra-python-probe-") as scratch:
+        Path(scratch, "main.py").write_text(program, encoding="utf-8")
+        command = [
+            sys.executable,
+            "-I",
+            _SUPERVISOR,
+            json.dumps(_spec(10.0, 64, network=False, namespaces=True)),
+        ]
+        try:
+            done = subprocess.run(
+                command, cwd=scratch, env=_child_env(scratch), capture_output=True, text=True, timeout=30
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return "subreaper"
+    return "namespaces" if done.returncode == 0 and done.stdout.strip() == "1" else "subreaper"
+
+
+def _spec(time_limit: float, memory_mb: int, *, network: bool, namespaces: bool) -> dict[str, Any]:
+    """The supervisor's instructions (``_sandbox.py``), passed as one JSON argument."""
+    return {
+        "bootstrap": _BOOTSTRAP,
+        "argv": [str(memory_mb * 1024 * 1024), str(int(time_limit) + 1)],
+        "time_limit": time_limit,
+        "network": network,
+        "namespaces": namespaces,
+        "tmpfs_mb": max(memory_mb, 16),
+    }
 
 
 def _kill_group(pgid: int) -> None:
@@ -205,16 +226,11 @@ async def run_python(
     Raises:
         ToolError: the interpreter could not be started.
     """
+    if namespaces and await anyio.to_thread.run_sync(isolation) != "namespaces":
+        namespaces = False  # probed once per process: the kernel refuses part of the sandbox
     with tempfile.TemporaryDirectory(prefix="orchestra-python-") as scratch:
         await anyio.Path(scratch, "main.py").write_text(code, encoding="utf-8")
-        spec = {
-            "bootstrap": _BOOTSTRAP,
-            "argv": [str(memory_mb * 1024 * 1024), str(int(time_limit) + 1)],
-            "time_limit": time_limit,
-            "network": network,
-            "namespaces": namespaces,
-            "tmpfs_mb": max(memory_mb, 16),
-        }
+        spec = _spec(time_limit, memory_mb, network=network, namespaces=namespaces)
         command = [sys.executable, "-I", _SUPERVISOR, json.dumps(spec)]
         try:
             proc = await anyio.open_process(
