@@ -172,7 +172,8 @@ class Tool:
             concurrency: see :class:`Tool`.
             side_effects: defaults to True: a foreign tool may well write somewhere.
         """
-        schema = dict(parameters)
+        # Self-contained like our own: a server's "#/$defs/X" would dangle inside a plan schema.
+        schema = _inline_refs(dict(parameters))
         schema.setdefault("type", "object")
         schema.setdefault("properties", {})
         if schema["type"] != "object":
@@ -661,7 +662,7 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
     correct plan fails validation. A recursive model (a tree) is cut at ``_MAX_INLINE_DEPTH``
     levels to a plain ``{"type": "object"}``; pydantic still validates the real type at run time.
     """
-    defs: dict[str, Any] = schema.get("$defs", {})
+    defs: dict[str, Any] = {**schema.get("definitions", {}), **schema.get("$defs", {})}
 
     def walk(node: Any, depth: int, seen: tuple[str, ...]) -> Any:
         if isinstance(node, list):
@@ -669,7 +670,7 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(node, dict):
             return node
         ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        if isinstance(ref, str) and ref.startswith(("#/$defs/", "#/definitions/")):
             name = ref.split("/")[-1]
             rest = {k: walk(v, depth, seen) for k, v in node.items() if k != "$ref"}
             if name in seen or depth >= _MAX_INLINE_DEPTH or name not in defs:
@@ -678,7 +679,7 @@ def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
             return {**target, **rest}  # the use site's description/default win
         out = {}
         for key, value in node.items():
-            if key in ("$defs", "title"):  # pydantic's auto titles are noise in a prompt
+            if key in ("$defs", "definitions", "title"):  # pydantic's auto titles are prompt noise
                 continue
             if key == "properties" and isinstance(value, dict):  # names, not keywords
                 out[key] = {n: walk(p, depth, seen) for n, p in value.items()}

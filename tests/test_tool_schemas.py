@@ -252,3 +252,18 @@ def test_each_docstring_style_gives_every_parameter_its_description(
     made = Tool.from_function(fn)
     assert made.description == "Do it."
     assert {n: p.get("description") for n, p in made.parameters["properties"].items()} == expected
+
+
+def test_a_foreign_schema_with_defs_is_made_self_contained() -> None:
+    """MCP servers written with pydantic send ``$defs`` too (draft-7 servers: ``definitions``)."""
+    schema = {
+        "type": "object",
+        "properties": {"to": {"$ref": "#/$defs/Address"}, "unit": {"$ref": "#/definitions/Unit"}},
+        "required": ["to"],
+        "$defs": {"Address": {"type": "object", "properties": {"city": {"type": "string"}}}},
+        "definitions": {"Unit": {"enum": ["metric", "imperial"]}},
+    }
+    foreign = Tool.from_schema("send", "Send.", schema, lambda args: None, unpack=False)
+    assert not _refs(foreign.parameters) and "$defs" not in foreign.parameters
+    assert foreign.parameters["properties"]["to"]["properties"]["city"] == {"type": "string"}
+    assert foreign.signature() == 'send(to: {city?: string}, unit: "metric"|"imperial" = null)'
