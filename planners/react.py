@@ -25,10 +25,10 @@ FINISH = "finish"
 _SYSTEM = """You answer a question step by step with tools. Tools:
 {tools}
 - finish(answer: string): give the final answer.
+Inside text, ${{k}} inserts the result of task k ("about ${{1}}"); any other $ is plain text ("under $150").
 Each turn, call ONE tool (or finish) and answer with JSON:
 {{"thought": "<short reasoning>", "action": {{"tool": "<name>", "args": {{...}}}}}}
-An argument may be "$k" as the whole value: the result of task k (an earlier step) ("$k.field", "$k[0]" reach into it).
-To put a result inside text, write ${{k}}: "compare ${{1}} with ${{2}}". Any other $ in text is plain text: "hotels under $150"."""
+An argument may be "$k", the result of task k."""
 
 
 def finish_call_schema() -> dict[str, Any]:

@@ -227,7 +227,8 @@ def _parallelqa_steps(question: Question) -> list[Step]:
             Step(math_id, "math", (f"{{0}} * {factor}", [f"${search}"]), (search,), (f"{value} * {factor}",))
         )
         math_ids.append(math_id)
-    refs = ", ".join(f"${m}" for m in math_ids)
+    # Inside text a result is written ${k}; a bare $k there is a dollar amount (orchestra.references).
+    refs = ", ".join(f"${{{m}}}" for m in math_ids)
     numbers = ", ".join(_number(r) for r in results)
     steps.append(Step(len(steps) + 1, "math", (f"max({refs})",), tuple(math_ids), (f"max({numbers})",)))
     return steps
