@@ -133,8 +133,8 @@ class LLMCompilerParser:
             # A server that ignores `stop` may put the last task on the marker's line.
             before = stripped.split(END_OF_PLAN, 1)[0]
             tasks = self._line(before) if before.strip() else []
-            if self._pending is not None:  # a statement the marker cut off: report it now
-                pending, self._pending = self._pending, None
+            pending = self._take_pending()
+            if pending is not None:  # a statement the marker cut off: read it now, or report it
                 last = self._statement(pending, final=True)
                 tasks += [last] if last is not None else []
             self.done = True
@@ -154,6 +154,10 @@ class LLMCompilerParser:
             self._pending = stripped
             return []
         return [task]
+
+    def _take_pending(self) -> str | None:
+        pending, self._pending = self._pending, None
+        return pending
 
     def _statement(self, text: str, *, final: bool) -> Task | None:
         """The task of ``N. tool(args)``, or None while its brackets are still open."""
