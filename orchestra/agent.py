@@ -145,15 +145,18 @@ class Agent:
         if len(set(names)) != len(names):
             raise UsageError(f"tool names must be unique, got {', '.join(names)}")
 
-    async def run(self, question: str) -> AgentResult:
+    async def run(self, question: str, *, trace: Trace | None = None) -> AgentResult:
         """Answer ``question``.
+
+        ``trace``: where the spans go (a fresh one by default); pass your own to keep the spans of
+        a run that raises.
 
         Raises:
             PlanError: the model's plan stayed invalid after ``max_repairs`` repair rounds.
             EndpointError: the model failed (after the endpoint's own retries).
             DeadlineExceeded: the run took longer than ``run_timeout``.
         """
-        trace = Trace(self.clock)
+        trace = trace if trace is not None else Trace(self.clock)
         context = PlanContext(question=question, tools=list(self.tools))
         executor = Executor(
             self.tools,

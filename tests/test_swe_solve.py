@@ -33,8 +33,8 @@ from orchestra.benchmarks.swe import (
     write_traces,
 )
 from orchestra.chat import ChatRequest
-from orchestra.errors import ToolError
-from orchestra.testing import FunctionModel
+from orchestra.errors import EndpointError, ToolError
+from orchestra.testing import FunctionModel, ScriptedModel
 
 STATS = "orchestra-examples__stats-5"
 
@@ -213,3 +213,17 @@ def test_shell_is_scrubbed_timed_and_killed(tmp_path: Path, monkeypatch: pytest.
     pid = int((root / "child.pid").read_text())
     stat = Path(f"/proc/{pid}/stat")
     assert not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_a_run_that_fails_keeps_its_trace_and_the_prompt_lists_the_files() -> None:
+    (task,) = _tasks(STATS)
+    steps = [_act("view_file", path="nope.py"), EndpointError("model went away", status=400)]
+    model = ScriptedModel(steps)
+    result = anyio.run(lambda: solve_task(task, model, SolveConfig()))
+    candidate = result.candidates[0]
+    assert candidate.error is not None and "model went away" in candidate.error
+    assert len(candidate.trace.of_kind("llm")) == 2 and len(candidate.trace.of_kind("task")) == 1
+    view = candidate.trace.of_kind("task")[0]
+    assert view.error is not None and "stats/describe.py" in view.error  # a guessed path gets the real ones
+    assert "Files: " in (model.requests[0].messages[-1].content or "")
+    assert result.prediction.model_patch == ""

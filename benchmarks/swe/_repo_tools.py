@@ -61,6 +61,12 @@ def _files(root: Path, start: Path) -> Iterator[Path]:
             yield Path(dirpath) / name
 
 
+def _some_files(root: Path, limit: int = 20) -> str:
+    """A short listing for an error message: a weak model that guessed a path gets the real ones."""
+    names = [str(p.relative_to(root)) for p in _files(root, root)]
+    return ", ".join(names[:limit]) + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
+
+
 def _cut(text: str, limit: int = _MAX_OUT) -> str:
     return text if len(text) <= limit else text[: limit // 2] + "\n...\n" + text[-limit // 2 :]
 
@@ -92,7 +98,7 @@ def make_repo_tools(root: Path, *, shell_timeout: float = 30.0) -> list[Tool]:
                 sorted(p.name + ("/" if p.is_dir() else "") for p in target.iterdir() if p.name != ".git")
             )
         if not target.is_file():
-            raise ToolError(f"no file {path!r}")
+            raise ToolError(f"no file {path!r}; the files are: {_some_files(root)}")
         lines = target.read_text(encoding="utf-8", errors="replace").splitlines()
         last = len(lines) if end <= 0 else min(end, len(lines))
         return "\n".join(f"{n}: {lines[n - 1]}" for n in range(max(1, start), last + 1)) or "(empty)"
@@ -133,7 +139,7 @@ def make_repo_tools(root: Path, *, shell_timeout: float = 30.0) -> list[Tool]:
         """
         target = _inside(root, path)
         if not target.is_file():
-            raise ToolError(f"no file {path!r}")
+            raise ToolError(f"no file {path!r}; the files are: {_some_files(root)}")
         text = target.read_text(encoding="utf-8")
         count = text.count(old) if old else 0
         if count != 1:

@@ -41,10 +41,12 @@ __all__ = [
 _PROMPT = """Task {instance_id}: fix this issue in the repository (you are at its root).
 
 {problem}
-
+{listing}
 Tools: view_file and search to read the code, edit_file (replace text that occurs once) and
 create_file to change it, shell to run commands such as `python -m pytest -q`.
 Change the source, not the existing tests.{test_note} Finish with a one-line summary when done."""
+
+_MAX_LISTED = 40
 
 _TEST_NOTE = (
     f"\nAlso write a script {TEST_SCRIPT} at the root that exits 0 when the issue is fixed and "
@@ -130,12 +132,28 @@ class _Seeded(WrapperEndpoint):
         return self.inner.stream(self._with(request))
 
 
-def task_prompt(task: SWETask, *, with_test: bool) -> str:
-    """The question the agent answers: the issue plus how to work."""
+def task_prompt(task: SWETask, *, with_test: bool, files: list[str] | None = None) -> str:
+    """The question the agent answers: the issue, the repository's files (when given), how to work."""
+    listing = ""
+    if files:
+        shown = files[:_MAX_LISTED]
+        more = f" (and {len(files) - len(shown)} more)" if len(files) > len(shown) else ""
+        listing = "\nFiles: " + ", ".join(shown) + more + "\n"
     return _PROMPT.format(
         instance_id=task.instance_id,
         problem=task.problem_statement.strip(),
+        listing=listing,
         test_note=_TEST_NOTE if with_test else "",
+    )
+
+
+def _listing(root: Path) -> list[str]:
+    """The working copy's files, relative, without git's and caches' folders."""
+    skip = {".git", "__pycache__", ".pytest_cache"}
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and not skip & set(p.relative_to(root).parts)
     )
 
 
@@ -174,9 +192,12 @@ async def _candidate(task: SWETask, endpoint: Endpoint, config: SolveConfig, ind
             max_replans=config.max_steps - 1,
         )
         try:
-            result = await agent.run(task_prompt(task, with_test=many))
-            candidate.answer, candidate.trace = result.answer, result.trace
-            _record_args(result, result.trace)
+            # our own trace, so that the spans of a run that fails are kept too
+            result = await agent.run(
+                task_prompt(task, with_test=many, files=_listing(work)), trace=candidate.trace
+            )
+            candidate.answer = result.answer
+            _record_args(result, candidate.trace)
         except OrchestraError as exc:
             candidate.error = f"{type(exc).__name__}: {exc}"
         script = work / TEST_SCRIPT

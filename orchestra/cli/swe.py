@@ -206,6 +206,7 @@ def replay(
     from rich.table import Table
 
     from orchestra.benchmarks.swe import STRATEGIES, example_trajectories, read_run, replay_run
+    from orchestra.errors import UsageError
 
     runs = runs or sorted(example_trajectories().glob("*.traj.json"))
     console = Console()
@@ -213,7 +214,11 @@ def replay(
     for name in ("run", "steps", "model s", "tool s", *STRATEGIES):
         table.add_column(name, justify="left" if name == "run" else "right")
     for path in runs:
-        run = read_run(path)
+        try:
+            run = read_run(path)
+        except UsageError as exc:  # one bad or empty file does not end the others' replay
+            console.print(f"[yellow]skipped: {exc}[/yellow]", soft_wrap=True)
+            continue
         result = replay_run(run)
         if as_json:
             print(json.dumps({"run": str(path), "format": run.format, **result.to_dict()}))
