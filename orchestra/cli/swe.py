@@ -209,6 +209,9 @@ def replay(
     from orchestra.errors import UsageError
 
     runs = runs or sorted(example_trajectories().glob("*.traj.json"))
+    missing = [str(p) for p in runs if not p.is_file()]
+    if missing:
+        raise UsageError(f"{', '.join(missing)}: no such file")
     console = Console()
     table = Table(title="Latency replay (seconds; saving vs sequential)", title_justify="left")
     for name in ("run", "steps", "model s", "tool s", *STRATEGIES):
