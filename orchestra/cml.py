@@ -4,7 +4,7 @@ incremental parser.
 The model writes calls and waits inside its own text; only the runtime writes results::
 
     [CALL] search("Nile length") [END]          a call; the runtime numbers calls 1, 2, ... in order
-    [CALL] calculator(expression="$1 * 2") [END]   $k is call k's result (held until it is ready)
+    [CALL] calculator(expression="${1} * 2") [END]   ${k} in text, or a bare $k, is call k's result
     [TRAP][END]                                  wait for at least one pending result
     [INTR] 1 [HEAD] 6650 km [END]                an interrupt: call 1's result (runtime only)
 

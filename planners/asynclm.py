@@ -38,6 +38,7 @@ Tools:
 How to call:
 - Write [CALL] tool_name(arguments) [END]. Arguments are literals (strings in quotes, numbers, lists), positional or name=value.
 - Calls are numbered 1, 2, 3, ... in the order you write them. $k stands for the result of call k: a call that uses $k waits for it, so you can write it at once.
+- Inside a string, ${{k}} inserts the result of call k as text ("about ${{1}}"); any other $ is plain text ("under $150").
 - Write every independent call first, one after another, before you wait.
 - Results arrive as [INTR] k [HEAD] result [END]. Never write [INTR] yourself.
 - To wait for results you need, write [TRAP][END].
@@ -45,7 +46,8 @@ How to call:
 
 _SYSTEM_NATIVE = """You answer questions with tools. Call every tool whose result you need and that does
 not depend on another call at once, in one turn. An argument may be "$k", the result of call k
-(calls are numbered 1, 2, 3, ... in order). When the results are enough, give the final answer."""
+(calls are numbered 1, 2, 3, ... in order); inside text write ${k}; any other $ is plain text ("$150").
+When the results are enough, give the final answer."""
 
 _EXAMPLE_Q = "Question: Which is taller, the Eiffel Tower or Big Ben? (an example: your tools may differ)"
 _EXAMPLE_CALLS = (
@@ -131,7 +133,7 @@ class AsyncLMPlanner:
         )
 
     def parse_call(self, call_id: int, body: str, context: PlanContext) -> Task:
-        """The task of ``[CALL] body [END]``, e.g. ``search("x", k=2)`` or ``calculator("$1 * 2")``.
+        """The task of ``[CALL] body [END]``, e.g. ``search("x", k=2)`` or ``calculator("${1} * 2")``.
 
         Raises:
             PlanError: not exactly one ``tool(arguments)`` with literal arguments.

@@ -113,3 +113,11 @@ def test_every_planner_teaches_the_dollar_rule(planner: object) -> None:
     assert "$150" in system  # a dollar amount inside text is text
     if not isinstance(planner, ParallelPlanner):  # parallel calls carry values, not references
         assert "${1}" in system  # how to put a result inside text
+
+
+@pytest.mark.parametrize("mode", ["turn", "native"])
+def test_the_asynclm_planner_teaches_the_dollar_rule_too(mode: str) -> None:
+    from orchestra.planners.asynclm import AsyncLMPlanner
+
+    system = AsyncLMPlanner().start(PlanContext(question="q", tools=[search]), mode)[0].content
+    assert "${k}" in system and "$150" in system and "{{" not in system
