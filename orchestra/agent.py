@@ -42,7 +42,8 @@ class AgentResult:
 
     Attributes:
         answer: the final answer.
-        trace: spans of every LLM call (``plan``, ``join``, ``llm``) and task (``task``).
+        trace: the ``run`` span and, inside it, every LLM call (``plan``, ``join``, ``llm``) and
+            task (``task``).
         usage: tokens of every LLM call of the run.
         wall_time: seconds from start to answer.
         llm_calls: LLM requests made (planner, joiner, turns).
@@ -178,8 +179,13 @@ class Agent:
         run_scope = anyio.CancelScope()
         if self.run_timeout is not None:
             run_scope.deadline = anyio.current_time() + self.run_timeout
-        with trace.activate(), run_scope:
+        with (
+            trace.activate(),
+            trace.span("agent run", "run", strategy=self.strategy, question=question) as span,
+            run_scope,
+        ):
             answer = await STRATEGIES[self.strategy].run(state)
+            span.attrs["answer"] = answer
         if run_scope.cancelled_caught:
             raise DeadlineExceeded(f"the run took longer than {self.run_timeout:g} s (Agent.run_timeout)")
         return AgentResult(

@@ -165,7 +165,7 @@ class CallRuntime:
     async def chunks(self, request: ChatRequest, name: str) -> AsyncGenerator[ChatChunk, None]:
         """The chunks of one streamed completion, traced as an ``llm`` span (close it when done)."""
         model = self.state.model
-        span = self.trace.add(Span(name, "llm", self.trace.clock.now()))
+        span = self.trace.start(name, "llm")
         model.calls += 1
         usage = None
         stream = model.endpoint.stream(request)
@@ -185,12 +185,12 @@ class CallRuntime:
             if close is not None:
                 with anyio.CancelScope(shield=True):
                     await close()
-            span.end = self.trace.clock.now()
             if usage is not None:
                 model.usage = model.usage + usage
                 span.attrs.update(
                     prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
                 )
+            self.trace.end(span)  # listeners (live view, trace file, OTel) see it end with its tokens
 
 
 def _tool_of(body: str) -> str:

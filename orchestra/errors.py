@@ -58,16 +58,26 @@ class ConfigError(UsageError):
 
 
 class PlanError(OrchestraError):
-    """An invalid plan; the message is precise enough to send back to the planner as repair feedback.
+    """An invalid plan. The message says what is wrong, precisely enough for the planner to fix
+    it; an instruction meant only for the model ("answer with JSON only") goes in ``hint``, so that
+    what a user is shown (``str(error)``) carries no text written for the model.
 
     Args:
-        message: what is wrong, phrased for the planner.
+        message: what is wrong.
         task_id: the task the finding is about, when there is one.
+        hint: what the model should do instead, added to :attr:`feedback` only.
     """
 
-    def __init__(self, message: str, *, task_id: int | None = None) -> None:
+    def __init__(self, message: str, *, task_id: int | None = None, hint: str | None = None) -> None:
         super().__init__(message)
         self.task_id = task_id
+        self.hint = hint
+
+    @property
+    def feedback(self) -> str:
+        """The repair feedback sent back to the planner: the message and the hint."""
+        message = str(self)
+        return f"{message}; {self.hint}" if self.hint else message
 
 
 class EndpointError(OrchestraError):

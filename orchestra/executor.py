@@ -21,7 +21,7 @@ identical side-effect-free calls, and one trace span per task complete it.
 
 from __future__ import annotations
 
-import reprlib
+import logging
 from collections import deque
 from collections.abc import AsyncIterable, Callable, Coroutine, Generator, Iterable, Mapping
 from dataclasses import dataclass
@@ -45,6 +45,8 @@ OBSERVATION_CHARS = 16_000
 """Longest text a result gives the joiner / replanner (a huge value is cut, not sent whole)."""
 DEFAULT_RUN_TIMEOUT = 600.0
 """Seconds one :meth:`Executor.run` may take: a plan stream that stalls without ``join()`` ends."""
+
+log = logging.getLogger(__name__)
 
 TaskStatus = Literal["ok", "error", "skipped", "cancelled"]
 
@@ -245,7 +247,11 @@ class _Run:
         self.plan = plan
         self.scheduler = Scheduler(done=self.values, failed=failed)
         self.on_result = on_result
-        self.spans = trace.spans
+        self.trace = trace
+        # Task spans open at their first attempt only when someone watches (a live view, an OTel
+        # exporter); otherwise each is made once, finished, in record() (cheaper on 10k-task plans).
+        self.watched = bool(trace.listeners)
+        self.open_spans: dict[int, Span] = {}
         self.tg: anyio.abc.TaskGroup | None = None
         self.ready_at: dict[int, float] = {}
         self.ready: deque[Task] = deque()
@@ -388,6 +394,11 @@ class _Run:
         timeout = self.ex.timeout_for(tool)
         delay = self.ex.retry_delay
         result.start = self.now()
+        if self.watched:
+            span = Span(
+                f"{task.id}. {tool.name}", "task", result.start, attrs={"task_id": task.id, "tool": tool.name}
+            )
+            self.open_spans[task.id] = self.trace.begin(span)
         error: OrchestraError | None = None
         for attempt in range(1, tool.retries + 2):
             result.attempts = attempt
@@ -406,6 +417,8 @@ class _Run:
                 )
             except Exception as exc:
                 error = _as_tool_error(exc, tool, task)
+            if attempt <= tool.retries:
+                log.info("task %d (%s) attempt %d failed, retrying: %s", task.id, tool.name, attempt, error)
             if attempt <= tool.retries and delay > 0:
                 await self.ex.clock.sleep(delay * 2 ** (attempt - 1))
         else:
@@ -447,19 +460,20 @@ class _Run:
             "attempts": result.attempts,
         }
         if result.status == "ok":
-            attrs["result"] = _preview(result.value)
+            attrs["result"] = result.value  # made JSON when written (orchestra.tracefile.to_json)
         if result.reused_from is not None:
             attrs["reused_from"] = result.reused_from
-        self.spans.append(
-            Span(
-                f"{tid}. {result.tool}",
-                "task",
-                start,
-                result.end,
-                attrs,
-                None if result.error is None else str(result.error),
-            )
-        )
+        task = self.plan.tasks.get(tid)
+        if task is not None and task.deps:
+            attrs["deps"] = sorted(task.deps)
+        error = None if result.error is None else str(result.error)
+        span = self.open_spans.pop(tid, None) if self.watched else None
+        if span is None:
+            self.trace.add(Span(f"{tid}. {result.tool}", "task", start, result.end, attrs, error))
+        else:
+            span.attrs.update(attrs)
+            span.end = result.end
+            self.trace.end(span, error=error)
         if self.on_result is not None:
             self.on_result(result)
 
@@ -579,19 +593,6 @@ def _as_tool_error(exc: Exception, tool: Tool, task: Task) -> ToolError:
 
 
 _SCALARS = (str, int, float, bool, type(None))
-_REPR = reprlib.Repr()
-_REPR.maxstring = _REPR.maxother = 120
-_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = 8
-
-
-def _preview(value: Any) -> Any:
-    """A short JSON-safe form of a result for the trace (bounded work, whatever the value; never raises)."""
-    if type(value) in _SCALARS and not (type(value) is str and len(value) > 120):
-        return value
-    try:
-        return _REPR.repr(value)
-    except Exception:  # reprlib guards __repr__ of instances, not of every container subclass
-        return f"<unprintable {type(value).__name__}>"
 
 
 class _NoKey(Exception):

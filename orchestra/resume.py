@@ -130,7 +130,7 @@ async def _segment(
 
     trace = rt.trace
     model = rt.state.model
-    span = trace.add(Span(f"segment {number + 1}", "llm", trace.clock.now()))
+    span = trace.start(f"segment {number + 1}", "llm")
     model.calls += 1
     outcome = "end"
     final = rt.state.context.final
@@ -183,10 +183,10 @@ async def _segment(
     finally:
         with anyio.CancelScope(shield=True):
             await stream.aclose()  # type: ignore[attr-defined]
-        span.end = trace.clock.now()
         span.attrs["outcome"] = outcome
         if failure:
             span.error = f"{type(failure[0]).__name__}: {failure[0]}"
+        trace.end(span)
     if failure:
         raise failure[0]
     return outcome

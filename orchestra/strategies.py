@@ -21,6 +21,7 @@ so that the core never imports the planners package (the layering import-linter 
 
 from __future__ import annotations
 
+import logging
 import pkgutil
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -43,10 +44,12 @@ from orchestra.planning import (
     Round,
     StepPlanner,
 )
-from orchestra.trace import Span, Trace
+from orchestra.trace import Span, Trace, request_record
 
 if TYPE_CHECKING:
     from orchestra.agent import Agent
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "STRATEGIES",
@@ -62,6 +65,10 @@ __all__ = [
 class ModelCalls:
     """Every LLM call of one run: a span each in the trace, usage and call counts summed.
 
+    Each span holds what a failed plan needs to be inspected: the request (``attrs["request"]``:
+    messages and parameters; secrets are redacted when the trace is written) and the model's raw
+    text (``attrs["response"]``), with ``model``, ``prompt_tokens`` and ``completion_tokens``.
+
     Args:
         endpoint: the model.
         trace: where the spans go.
@@ -73,42 +80,76 @@ class ModelCalls:
         self.usage = Usage()
         self.calls = 0
 
+    def _open(self, request: ChatRequest, name: str, kind: str) -> Span:
+        self.calls += 1
+        return self.trace.start(
+            name, kind, model=request.model or self.endpoint.name, request=request_record(request)
+        )
+
+    def _close(self, span: Span, text: str, usage: Usage | None) -> None:
+        span.attrs["response"] = text
+        if usage is not None:
+            self.usage = self.usage + usage
+            span.attrs.update(prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+
     async def complete(self, request: ChatRequest, name: str, kind: str = "llm") -> ChatResponse:
         """One whole completion, traced."""
-        with self.trace.span(name, kind) as span:
-            self.calls += 1
+        span = self._open(request, name, kind)
+        error = None
+        try:
             response = await self.endpoint.complete(request)
-            self.usage = self.usage + response.usage
-            span.attrs.update(
-                prompt_tokens=response.usage.prompt_tokens, completion_tokens=response.usage.completion_tokens
-            )
-        return response
+            self._close(span, response.text, response.usage)
+            return response
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            self.trace.end(span, error=error)
 
-    async def stream(self, request: ChatRequest, name: str, kind: str = "plan") -> AsyncGenerator[str, None]:
+    def stream(self, request: ChatRequest, name: str, kind: str = "plan") -> AsyncGenerator[str, None]:
         """The text deltas of the first choice of a streamed completion, traced (close it when done)."""
-        span = self.trace.add(Span(name, kind, self.trace.clock.now()))
-        self.calls += 1
+        return self.open_stream(request, name, kind)[1]
+
+    def open_stream(
+        self, request: ChatRequest, name: str, kind: str = "plan", *, end_span: bool = True
+    ) -> tuple[Span, AsyncGenerator[str, None]]:
+        """:meth:`stream`, and its span (open now), to add events to as the text arrives.
+
+        With ``end_span=False`` the span's end time is set when the stream ends but listeners are
+        told only when the caller calls ``trace.end(span)``, after its last events.
+        """
+        span = self._open(request, name, kind)
+        return span, self._deltas(request, span, end_span)
+
+    async def _deltas(
+        self, request: ChatRequest, span: Span, end_span: bool = True
+    ) -> AsyncGenerator[str, None]:
         usage = None
+        parts: list[str] = []
+        error = None
         chunks = self.endpoint.stream(request)
         try:
             async for chunk in chunks:
                 if chunk.usage is not None:
                     usage = chunk.usage
                 if chunk.delta and chunk.index == 0:
+                    parts.append(chunk.delta)
                     yield chunk.delta
+        except GeneratorExit:
+            raise  # the caller stopped reading (the plan ended at join()): not a failure
         except BaseException as exc:
-            span.error = f"{type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
             close = getattr(chunks, "aclose", None)
             if close is not None:  # stop the HTTP stream when the plan ended early (join())
                 await close()
-            span.end = self.trace.clock.now()
-            if usage is not None:
-                self.usage = self.usage + usage
-                span.attrs.update(
-                    prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens
-                )
+            self._close(span, "".join(parts), usage)
+            if end_span:
+                self.trace.end(span, error=error)
+            else:
+                span.end = self.trace.clock.now()
+                span.error = error
 
 
 @dataclass
@@ -236,7 +277,8 @@ def _repair(state: RunState, round_: Round, exc: PlanError) -> None:
             f"the model's plan was still invalid after {state.agent.max_repairs} repair round(s): {exc}",
             task_id=exc.task_id,
         ) from exc
-    state.context.feedback = str(exc)
+    log.info("plan repair %d of %d: %s", state.repairs, state.agent.max_repairs, exc)
+    state.context.feedback = exc.feedback
 
 
 # -- compiler ---------------------------------------------------------------------------------
@@ -247,16 +289,27 @@ async def _plan_events(state: RunState, planner: Planner, round_: Round) -> Asyn
     context = state.context
     request = planner.plan_request(context)
     parser = planner.parser(context)
-    deltas = state.model.stream(request, f"planner (round {len(context.rounds)})", "plan")
+    name = f"planner (round {len(context.rounds)})"
+    span, deltas = state.model.open_stream(request, name, "plan", end_span=False)
+    trace = state.trace
+    error = None
     try:
-        async for delta in deltas:
-            round_.text += delta
-            for task in parser.feed(delta):
-                yield task
+        try:
+            async for delta in deltas:
+                round_.text += delta
+                for task in parser.feed(delta):
+                    trace.event(span, "task", line=str(task), task_id=task.id)
+                    yield task
+        finally:
+            await deltas.aclose()
+        for task in parser.close():
+            trace.event(span, "task", line=str(task), task_id=task.id)
+            yield task
+    except PlanError as exc:
+        error = f"PlanError: {exc}"
+        raise
     finally:
-        await deltas.aclose()
-    for task in parser.close():
-        yield task
+        trace.end(span, error=error)  # after the last plan line, so listeners see every event
 
 
 async def _plan_and_run(state: RunState) -> None:
@@ -309,6 +362,7 @@ async def run_compiler(state: RunState) -> str:
             return f"(no answer: the joiner still asked to replan after {agent.max_replans} replan(s): {decision.reason})"
         assert isinstance(decision, Replan)
         state.replans += 1
+        log.info("replan %d of %d: %s", state.replans, agent.max_replans, decision.reason)
         context.replan_reason = decision.reason
     raise AssertionError("unreachable: the last round always finishes")
 

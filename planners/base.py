@@ -126,7 +126,7 @@ def parse_json(text: str, what: str, *, partial: bool = False) -> Any:
             except ValueError:
                 pass
         raise PlanError(
-            f"the {what} is not valid JSON ({exc.msg} at character {exc.pos}); answer with JSON only"
+            f"the {what} is not valid JSON ({exc.msg} at character {exc.pos})", hint="answer with JSON only"
         ) from None
 
 

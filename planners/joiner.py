@@ -99,9 +99,9 @@ def _salvage(text: str) -> Any:
     try:
         obj = pydantic_core.from_json(text, allow_partial="trailing-strings")
     except ValueError:
-        raise PlanError("the decision is not valid JSON; answer with JSON only") from None
+        raise PlanError("the decision is not valid JSON", hint="answer with JSON only") from None
     if not isinstance(obj, dict) or not (obj.get("answer") or obj.get("reason")):
-        raise PlanError("the decision is incomplete JSON; answer with a short JSON object")
+        raise PlanError("the decision is incomplete JSON", hint="answer with a short JSON object")
     return obj
 
 

@@ -121,4 +121,7 @@ class ParallelPlanner:
             return [task_from_call(context.next_id + i, c) for i, c in enumerate(obj["calls"])]
         if isinstance(obj, dict) and "answer" in obj:
             return Finish(str(obj["answer"]))
-        raise PlanError('answer with {"calls": [...]} or {"answer": "..."}')
+        raise PlanError(
+            "the answer is neither tool calls nor a final answer",
+            hint='answer with {"calls": [...]} or {"answer": "..."}',
+        )

@@ -102,7 +102,10 @@ class ReActPlanner:
         """The one task of this turn, or the final answer."""
         obj = parse_json(response.text, "action")
         if not isinstance(obj, dict) or not isinstance(obj.get("action"), dict):
-            raise PlanError('answer with {"thought": ..., "action": {"tool": ..., "args": {...}}}')
+            raise PlanError(
+                "the answer has no action",
+                hint='answer with {"thought": ..., "action": {"tool": ..., "args": {...}}}',
+            )
         thought = obj.get("thought") if isinstance(obj.get("thought"), str) else None
         action = obj["action"]
         if action.get("tool") == FINISH:

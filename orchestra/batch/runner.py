@@ -29,6 +29,7 @@ remaining rows are left out of the output for a resume, rather than each paying 
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -56,8 +57,11 @@ from orchestra.endpoints.config import EndpointSpec
 from orchestra.endpoints.headers import honoured_wait
 from orchestra.errors import EndpointError, EndpointTimeout, OutputError, UsageError
 from orchestra.faults import classify
+from orchestra.trace import current_trace, request_record
 
 __all__ = ["BatchRunner", "Router", "lane_concurrency"]
+
+log = logging.getLogger(__name__)
 
 ResultHook = Callable[[BatchResult], Awaitable[None]]
 
@@ -431,22 +435,45 @@ class BatchRunner:
         now = self.stats.clock.now()
         if item.started is None:
             item.started = now
+        trace = current_trace()  # a row span each only when someone records (--trace, OTel)
+        span = None
+        if trace is not None:
+            span = trace.start(
+                f"row {cid}", "row", custom_id=cid, attempt=item.attempt + 1,
+                model=row.request.model or lane.name, request=request_record(row.request),
+            )  # fmt: skip
         try:
             response = await self._complete(lane, row, item, now)
         except Exception as exc:  # every failure of one row is that row's error, never the run's
             fault = classify(exc)
+            if trace is not None and span is not None:
+                trace.end(span, error=f"{type(exc).__name__}: {exc}")
             if fault.endpoint_final:
                 self._stop(lane, exc)
                 return _LEFT
             if fault.row_retryable and item.attempt + 1 < self.max_row_attempts and self._has_time(item):
                 lane.stats.retries += 1
                 item.attempt += 1
+                delay = self._delay(exc, item.attempt - 1)
+                log.info(
+                    "row %s: %s; sending again in %.2f s (attempt %d)",
+                    cid,
+                    fault.code,
+                    delay,
+                    item.attempt + 1,
+                )
                 assert self._group is not None
-                self._group.start_soon(self._resend, lane, item, self._delay(exc, item.attempt - 1))
+                self._group.start_soon(self._resend, lane, item, delay)
                 return None
             message = str(exc) if fault.code != "internal_error" else f"{type(exc).__name__}: {exc}"
             row_out = error_row(cid, fault.code, message)
             return BatchResult(cid, row_out, lane=lane.name, line=line, attempts=item.attempt + 1)
+        if trace is not None and span is not None:
+            span.attrs.update(
+                response=response.text, response_model=response.model,
+                prompt_tokens=response.usage.prompt_tokens, completion_tokens=response.usage.completion_tokens,
+            )  # fmt: skip
+            trace.end(span)
         return BatchResult(
             cid,
             ok_row(cid, response),

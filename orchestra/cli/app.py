@@ -18,6 +18,7 @@ from orchestra.cli import demo as demo_cmd
 from orchestra.cli import local as local_cmd
 from orchestra.cli import run as run_cmd
 from orchestra.cli import sim as sim_cmd
+from orchestra.cli import trace as trace_cmd
 from orchestra.cli import ttc as ttc_cmd
 from orchestra.cli.help import new_app, polish
 
@@ -68,6 +69,7 @@ app.add_typer(batch_cmd.app, name="batch")
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(sim_cmd.app, name="sim")
 app.add_typer(local_cmd.app, name="local")
+app.add_typer(trace_cmd.app, name="trace", help="Read trace files written with --trace FILE: show, plot.")
 app.add_typer(ttc_cmd.app, name="ttc", help="Test-time compute: many samples per query under one budget.")
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -25,8 +26,10 @@ import typer
 
 from orchestra.cli.boundary import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMINATED, report
 from orchestra.cli.help import example, new_app
-from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
+from orchestra.cli.observe import observed
+from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, JsonOpt, ModelOpt, TraceOpt, VerboseOpt
 from orchestra.errors import UsageError
+from orchestra.redact import redact_value
 
 if TYPE_CHECKING:
     import anyio
@@ -122,12 +125,19 @@ async def _cancel_on_sigterm(scope: anyio.CancelScope, holder: dict[str, Any]) -
 
 
 def _finish(
-    summary: dict[str, Any], path: Path, *, quiet: bool, console: Console, terminated: bool = False
+    summary: dict[str, Any],
+    path: Path,
+    *,
+    quiet: bool,
+    console: Console,
+    terminated: bool = False,
+    as_json: bool = False,
 ) -> int:
     from rich.markup import escape
 
     from orchestra.batch.progress import summary_table
 
+    summary = redact_value(summary)
     written = True
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,7 +147,9 @@ def _finish(
         console.print(
             f"[red]error:[/red] cannot write summary {escape(str(path))}: {escape(exc.strerror or str(exc))}"
         )
-    if not quiet:
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    elif not quiet:
         console.print(summary_table(summary))
         if written:
             console.print(f"summary: {escape(str(path))}", highlight=False)
@@ -209,17 +221,23 @@ def run(
     shards: Annotated[
         int | None, typer.Option("--shards", min=1, help="Ray: input shards (default: the cluster's CPUs).")
     ] = None,
+    trace: TraceOpt = None,
+    verbose: VerboseOpt = 0,
+    as_json: JsonOpt = False,
 ) -> None:
     from rich.console import Console
 
     console = Console(stderr=True, highlight=False)
-    try:
-        code = _run(
-            input, output, endpoint, model, endpoints_file, concurrency, retry_failed, max_row_attempts,
-            summary, quiet, engine, address, shards, console, row_deadline,
-        )  # fmt: skip
-    except Exception as exc:  # the boundary (also when this group runs on its own): one line
-        raise typer.Exit(report(exc)) from None
+    with observed("batch run", trace_file=trace, verbose=verbose, as_json=as_json):
+        try:
+            code = _run(
+                input, output, endpoint, model, endpoints_file, concurrency, retry_failed, max_row_attempts,
+                summary, quiet or as_json, engine, address, shards, console, row_deadline, as_json,
+            )  # fmt: skip
+        except Exception as exc:  # the boundary (also when this group runs on its own): one line
+            if as_json:
+                raise  # observed() prints it as one JSON object
+            raise typer.Exit(report(exc)) from None
     raise typer.Exit(code)
 
 
@@ -253,6 +271,7 @@ def _run(
     shards: int | None,
     console: Console,
     row_deadline: float | None = None,
+    as_json: bool = False,
 ) -> int:
     import anyio
 
@@ -279,7 +298,7 @@ def _run(
             input, output, specs, by_model=by_model, concurrency=concurrency, retry_failed=retry_failed,
             max_row_attempts=max_row_attempts, address=address, shards=shards,
         )  # fmt: skip
-        return _finish(result, summary_path, quiet=quiet, console=console)
+        return _finish(result, summary_path, quiet=quiet, console=console, as_json=as_json)
     holder: dict[str, Any] = {}
     source = JsonlSource(input)
     journal = Journal(output, retry_failed=retry_failed)
@@ -309,7 +328,7 @@ def _run(
     if terminated:
         runner.stats.interrupted = True
     result = runner.stats.summary(runner.probe, input=input, output=output)
-    return _finish(result, summary_path, quiet=quiet, console=console, terminated=terminated)
+    return _finish(result, summary_path, quiet=quiet, console=console, terminated=terminated, as_json=as_json)
 
 
 @app.command("merge")

@@ -16,6 +16,8 @@ import typer
 
 from orchestra.cli import swe as swe_cmd
 from orchestra.cli.help import example, new_app
+from orchestra.cli.observe import observed
+from orchestra.cli.options import TraceOpt, VerboseOpt
 
 __all__ = ["app", "compiler"]
 
@@ -81,6 +83,27 @@ def compiler(
     tool_latency: Annotated[
         float, typer.Option("--tool-latency", min=0.0, help="Seconds every search/math call takes.")
     ] = 0.3,
+    trace: TraceOpt = None,
+    verbose: VerboseOpt = 0,
+) -> None:
+    """Run LLMCompiler's datasets with each strategy against the simulator; print and save the results.
+
+    Example: orchestra bench compiler -d movie -n 3 --trace bench.jsonl
+    """
+    with observed("bench compiler", trace_file=trace, verbose=verbose):
+        _compiler(dataset, strategies, limit, out, data, ttft, tps, tool_latency, concurrency)
+
+
+def _compiler(
+    dataset: str,
+    strategies: str,
+    limit: int | None,
+    out: Path | None,
+    data: str | None,
+    ttft: float,
+    tps: float,
+    tool_latency: float,
+    concurrency: int = 1,
 ) -> None:
     import anyio
     from rich.console import Console

@@ -11,12 +11,17 @@ why, and runs a built-in plan instead, labelled as such, so the executor part is
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from orchestra.cli.help import example
+from orchestra.cli.observe import observed
+from orchestra.cli.options import JsonOpt, QuietOpt, TraceOpt, VerboseOpt
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -116,21 +121,39 @@ def overlap_line(trace: Trace) -> str:
 
 def demo(
     latency: Annotated[float, typer.Option(min=0.0, help="Simulated seconds per search call.")] = 2.0,
+    trace: TraceOpt = None,
+    verbose: VerboseOpt = 0,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     import anyio
     from rich.console import Console
 
-    from orchestra.cli.run import print_result
+    from orchestra.cli.run import print_result, summary
+    from orchestra.live import RunView
+    from orchestra.redact import redact_value
 
-    console = Console()
+    console = Console(quiet=as_json or quiet)
+    view = RunView(console) if not (as_json or quiet) else None
     console.print(
         f"[bold]orchestra demo[/bold]: the embedded model plans, tools run concurrently.\n"
         f"[bold]Question[/bold]: {QUESTION}",
         markup=True,
     )
-    result = anyio.run(_demo, console, latency)
-    if result is not None:
-        print_result(console, dataclasses.replace(result, answer=whole_sentences(result.answer)))
+    with observed(
+        "demo", trace_file=trace, verbose=verbose, as_json=as_json, listeners=[view] if view else []
+    ):
+        with view or contextlib.nullcontext():
+            result = anyio.run(_demo, console, latency)
+    if result is None:
+        return
+    result = dataclasses.replace(result, answer=whole_sentences(result.answer))
+    if as_json:
+        sys.stdout.write(json.dumps(redact_value(summary(result))) + "\n")
+    elif quiet:
+        Console().print(result.answer, markup=False, highlight=False)
+    else:
+        print_result(console, result)
         console.print(overlap_line(result.trace))
         console.print(planner_speed_line(result.trace))
 

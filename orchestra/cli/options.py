@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["EndpointOpt", "EndpointsFileOpt", "ModelOpt", "QuestionArg", "not_blank"]
+__all__ = [
+    "EndpointOpt",
+    "EndpointsFileOpt",
+    "JsonOpt",
+    "ModelOpt",
+    "QuestionArg",
+    "QuietOpt",
+    "TraceOpt",
+    "VerboseOpt",
+    "not_blank",
+]
 
 
 def not_blank(value: str) -> str:
@@ -49,3 +59,31 @@ EndpointsFileOpt = Annotated[
     ),
 ]
 QuestionArg = Annotated[str, typer.Argument(metavar="QUESTION", help="What to ask.", callback=not_blank)]
+
+# -- observing a run (shared by every command that talks to a model) ----------------------------
+TraceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--trace",
+        help="Write the run's spans to FILE as JSONL (times in seconds from the start; "
+        "read it with `orchestra trace show FILE` or `orchestra trace plot FILE -o x.svg`).",
+        metavar="FILE",
+    ),
+]
+VerboseOpt = Annotated[
+    int,
+    typer.Option(
+        "--verbose",
+        "-v",
+        count=True,
+        help="Log retries, 429 pauses, learned limits, plan repairs and replans to stderr (-vv: debug; "
+        "or set ORCHESTRA_LOG=info|debug).",
+    ),
+]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json", help='Print one JSON object; a failure prints {"error": {"type", "message", ...}}.'
+    ),
+]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print the answer only (no live view).")]

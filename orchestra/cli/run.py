@@ -7,6 +7,7 @@ the endpoint stack, so that importing this module costs nothing but typer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -15,7 +16,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from orchestra.cli.help import example
-from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt, QuestionArg
+from orchestra.cli.observe import observed
+from orchestra.cli.options import (
+    EndpointOpt,
+    EndpointsFileOpt,
+    JsonOpt,
+    ModelOpt,
+    QuestionArg,
+    QuietOpt,
+    TraceOpt,
+    VerboseOpt,
+)
 from orchestra.errors import UsageError
 
 if TYPE_CHECKING:
@@ -24,7 +35,7 @@ if TYPE_CHECKING:
     from orchestra.agent import AgentResult
     from orchestra.endpoints.config import EndpointSpec
 
-__all__ = ["TOOLS_HELP", "build_tools", "print_result", "run"]
+__all__ = ["TOOLS_HELP", "build_tools", "print_result", "run", "summary"]
 
 TOOLS_HELP = (
     "Comma-separated built-in tools: calculator (arithmetic expressions), python (runs a Python "
@@ -102,7 +113,8 @@ def print_result(console: Console, result: AgentResult, *, timeline: bool = True
     )
 
 
-def _summary(result: AgentResult) -> dict[str, Any]:
+def summary(result: AgentResult) -> dict[str, Any]:
+    """The run as one JSON-ready object (``--json``): answer, plan, usage, task spans."""
     return {
         "answer": result.answer,
         "strategy": result.strategy,
@@ -117,6 +129,7 @@ def _summary(result: AgentResult) -> dict[str, Any]:
         "tasks": [s.to_dict() for s in result.trace.of_kind("task")],
         "interrupts": [s.to_dict() for s in result.trace.of_kind("interrupt")],
         "model_calls": [s.to_dict() for s in result.trace.spans if s.kind in ("llm", "plan", "join")],
+        "repairs": [r.error for r in result.rounds if r.error],
     }
 
 
@@ -199,34 +212,48 @@ def run(
         float | None,
         typer.Option(min=0.001, help="async: seconds the run may take, then calls are cancelled."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of tables.")] = False,
+    trace: TraceOpt = None,
+    verbose: VerboseOpt = 0,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     import anyio
-
-    from orchestra.endpoints.config import resolve_specs
-    from orchestra.strategies import get_strategy
-
-    get_strategy(strategy)  # an unknown strategy: a one-line error before any model starts
-    if async_mode is not None:
-        if strategy != "async":
-            raise UsageError("--async-mode applies to --strategy async only")
-        if async_mode not in ("turn", "resume", "native"):
-            raise UsageError(f"--async-mode must be turn, resume or native, got {async_mode!r}")
-    specs = resolve_specs(endpoint, model, endpoints)
-    chosen = make_planner(strategy, planner, local=all(s.is_local for s in specs))
-    built = build_tools(tools, search_latency=search_latency, corpus=corpus)
-    result = anyio.run(_run, question, specs, built, chosen, strategy, max_replans, async_mode, deadline)
-    if as_json:
-        sys.stdout.write(json.dumps(_summary(result), default=str) + "\n")
-        return
     from rich.console import Console
 
-    print_result(Console(), result)
+    from orchestra.endpoints.config import resolve_specs
+    from orchestra.live import RunView
+    from orchestra.redact import redact_value
+    from orchestra.strategies import get_strategy
+
+    console = Console()
+    view = RunView(console) if not (as_json or quiet) else None
+    with observed(
+        "run", trace_file=trace, verbose=verbose, as_json=as_json, listeners=[view] if view else []
+    ):
+        get_strategy(strategy)  # an unknown strategy: a one-line error before any model starts
+        if async_mode is not None:
+            if strategy != "async":
+                raise UsageError("--async-mode applies to --strategy async only")
+            if async_mode not in ("turn", "resume", "native"):
+                raise UsageError(f"--async-mode must be turn, resume or native, got {async_mode!r}")
+        specs = resolve_specs(endpoint, model, endpoints)
+        chosen = make_planner(strategy, planner, local=all(s.is_local for s in specs))
+        built = build_tools(tools, search_latency=search_latency, corpus=corpus)
+        with view or contextlib.nullcontext():
+            result = anyio.run(
+                _run, question, specs, built, chosen, strategy, max_replans, async_mode, deadline
+            )
+    if as_json:
+        sys.stdout.write(json.dumps(redact_value(summary(result))) + "\n")
+    elif quiet:
+        console.print(result.answer, markup=False, highlight=False)
+    else:
+        print_result(console, result)
 
 
 run.__doc__ = "Answer QUESTION with tools, by one execution strategy." + example(
     'orchestra run "What is 15% of 80, plus 7?" --tools calculator',
     'orchestra run "Is the Eiffel Tower taller than Big Ben?" -s parallel',
-    'orchestra run "Who wrote our style guide?" -t search --corpus notes.md',
+    'orchestra run "Who wrote our style guide?" -t search --corpus notes.md --trace run.jsonl',
     'orchestra run "How long is the Nile?" --strategy async --tools search',
 )

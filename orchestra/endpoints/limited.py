@@ -14,6 +14,7 @@ requests queued behind a cap of 100, quadratic in the queue.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextvars import ContextVar
@@ -30,6 +31,8 @@ from orchestra.errors import EndpointError
 from orchestra.faults import classify
 
 __all__ = ["LimitedEndpoint", "close_stream", "failure_effect", "pause_scope"]
+
+log = logging.getLogger(__name__)
 
 # The (limiter, permit) of the request being sent by this task: lets the header hook compare the
 # server's x-ratelimit-remaining with what we had when *that* request was granted.
@@ -129,6 +132,8 @@ class LimitedEndpoint(WrapperEndpoint):
         self.limiter = limiter
         self.max_retry_after = max_retry_after
         self.fallback_pause = fallback_pause
+        if limiter.name == "endpoint":
+            limiter.name = inner.name
         self.clock: Clock = clock or limiter.clock
         self.default_max_tokens = default_max_tokens
         self.waits = 0
@@ -244,6 +249,7 @@ class LimitedEndpoint(WrapperEndpoint):
             exc, permit.tokens, max_retry_after=self.max_retry_after, fallback_pause=self.fallback_pause
         )
         if pause is not None:
+            log.info("%s: %s, pausing the endpoint for %.2f s", self.name, type(exc).__name__, pause)
             self.limiter.pause(pause)
         self.limiter.release(permit, used, outcome)
 

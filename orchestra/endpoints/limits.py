@@ -23,6 +23,7 @@ Three decisions answer the requirements of DESIGN.md ("Endpoints"):
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -42,6 +43,8 @@ __all__ = [
     "TokenBucket",
     "parse_duration",
 ]
+
+log = logging.getLogger(__name__)
 
 
 # -- the sliding-window bucket -----------------------------------------------------------------
@@ -408,6 +411,7 @@ class RateLimiter:
         learned_window: float = 1.0,
     ) -> None:
         self.clock: Clock = clock or MonotonicClock()
+        self.name = "endpoint"  # for log lines; LimitedEndpoint gives it its endpoint's name
         self.window = window
         self.learned_window = learned_window
         self._configured = {"requests": rpm, "tokens": tpm}
@@ -502,8 +506,8 @@ class RateLimiter:
             if outcome is Outcome.OK:
                 saturated = self._cap_refusals > permit.cap_refusals or self._in_flight >= self.adaptive.limit
                 self.adaptive.on_success(saturated, self.clock.now() - permit.granted_at)
-            elif outcome.congested:
-                self.adaptive.on_congestion(permit.epoch)
+            elif outcome.congested and self.adaptive.on_congestion(permit.epoch):
+                log.info("%s: %s, concurrency limit cut to %d", self.name, outcome.value, self.adaptive.limit)
         self._in_flight -= 1
         self._released += 1
         self._rate_limited += outcome is Outcome.RATE_LIMITED
@@ -528,6 +532,8 @@ class RateLimiter:
 
     def pause_until(self, t: float) -> None:
         """Grant nothing before clock time ``t`` (a 429 pauses the whole endpoint, not one request)."""
+        if t > self._paused_until:
+            log.info("%s: paused for %.2f s", self.name, t - self.clock.now())
         self._paused_until = max(self._paused_until, t)
 
     def pause(self, seconds: float) -> None:
@@ -591,9 +597,16 @@ class RateLimiter:
         configured = self._configured[kind]
         capacity = limit if configured is None else min(configured, limit)
         if bucket is None:
+            log.info(
+                "%s: learned a limit of %g %s per %g s from headers", self.name, capacity, kind, self.window
+            )
             bucket = TokenBucket(capacity, min(self.window, self.learned_window), self.clock)
             setattr(self, kind, bucket)
         elif bucket.capacity != capacity:
+            log.info(
+                "%s: %s limit changed from %g to %g per %g s (headers)",
+                self.name, kind, bucket.capacity, capacity, self.window,
+            )  # fmt: skip
             grew = capacity > bucket.capacity
             bucket.capacity = capacity
             if grew:

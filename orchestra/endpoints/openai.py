@@ -38,6 +38,7 @@ from orchestra.errors import (
     RateLimitError,
     UsageError,
 )
+from orchestra.redact import redact, register_secret
 
 __all__ = ["OpenAIEndpoint", "parse_retry_after"]  # parse_retry_after: re-exported from .headers
 
@@ -91,6 +92,7 @@ class OpenAIEndpoint:
         self.max_retry_after = max_retry_after
         self.chat_template = chat_template
         self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or _NO_KEY
+        register_secret(self._api_key)
         self._timeout = timeout
         self._max_connections = max_connections
         self._transport = transport
@@ -328,6 +330,13 @@ class OpenAIEndpoint:
             self.on_headers({k.lower(): v for k, v in headers.items()})
 
     def _convert(self, exc: openai.OpenAIError) -> EndpointError:
+        """The :class:`EndpointError` for an SDK error, with secrets redacted from its message (a
+        server may quote the key it was sent: OpenAI's 401 does)."""
+        error = self._classify(exc)
+        error.args = (redact(str(error)),)
+        return error
+
+    def _classify(self, exc: openai.OpenAIError) -> EndpointError:
         if isinstance(exc, openai.APITimeoutError):
             # The SDK's aiohttp adapter maps every aiohttp connection error, a refused connection
             # included, to a connect *timeout*; say what happened.

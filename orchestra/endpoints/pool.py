@@ -13,6 +13,7 @@ never retried) says why, on the first answer (typical composition:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 
 from orchestra.chat import ChatChunk, ChatRequest, ChatResponse
@@ -24,6 +25,8 @@ from orchestra.errors import EndpointConnectionError, EndpointError, EndpointUna
 from orchestra.faults import classify
 
 __all__ = ["EndpointPool"]
+
+log = logging.getLogger(__name__)
 
 _EMPTY = ChatChunk()  # a stream that ended before its first chunk (compared by identity)
 
@@ -91,6 +94,8 @@ class EndpointPool:
             self.policy.on_unreached(name, str(exc))
         if fault.retryable or fault.endpoint_final:
             self.fallbacks += 1
+            if len(self.endpoints) > 1:
+                log.info("%s: %s failed (%s); trying another endpoint", self.name, name, exc)
             return True
         return False
 

@@ -10,6 +10,7 @@ many clients backing off together do not come back together.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -31,6 +32,8 @@ from orchestra.errors import EndpointError
 from orchestra.faults import classify
 
 __all__ = ["RetryStats", "RetryingEndpoint", "is_retryable"]
+
+log = logging.getLogger(__name__)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -122,6 +125,11 @@ class RetryingEndpoint(WrapperEndpoint):
     def _before_sleep(self, state: RetryCallState) -> None:
         self.stats.retries += 1
         self.stats.waited += state.upcoming_sleep
+        exc = state.outcome.exception() if state.outcome is not None else None
+        log.info(
+            "%s: retry %d of %d in %.2f s after: %s",
+            self.name, state.attempt_number, self.max_attempts - 1, state.upcoming_sleep, exc,
+        )  # fmt: skip
 
     async def _run(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run ``attempt`` until it succeeds, fails for good, or runs out of attempts."""
