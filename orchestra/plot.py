@@ -74,6 +74,7 @@ def render_figure(spans: Sequence[Span], *, title: str | None = None) -> Figure:
 def _draw(spans: Sequence[Span], title: str | None) -> tuple[Figure, dict[str, str]]:
     _require()
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     if not spans:
@@ -100,6 +101,11 @@ def _draw(spans: Sequence[Span], title: str | None) -> tuple[Figure, dict[str, s
                     alpha=1.0 if on_path or not critical else 0.45,
                     edgecolor="#202020" if on_path else "none", linewidth=1.6 if on_path else 0,
                 )[0]  # fmt: skip
+            lines = [e.time - t0 for e in span.events if e.name == "task"]
+            if lines:  # each plan line as it arrived: tasks start at these moments
+                axes.plot(
+                    lines, [y] * len(lines), marker="|", markersize=14, color="#202020", linestyle="none"
+                )
             artist.set_gid(f"span-{span.id}")
             artist.set_url(None)
             artist.set_label("_nolegend_")
@@ -112,6 +118,10 @@ def _draw(spans: Sequence[Span], title: str | None) -> tuple[Figure, dict[str, s
     kinds = [k for k in _COLOURS if any(s.kind == k for s in spans)]
     handles = [Patch(color=_COLOURS[k], label=k) for k in kinds]
     handles.append(Patch(facecolor="white", edgecolor="#202020", linewidth=1.6, label="critical path"))
+    if any(e.name == "task" for s in spans for e in s.events):
+        handles.append(
+            Line2D([], [], marker="|", markersize=10, color="#202020", linestyle="none", label="plan line")
+        )
     axes.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.5 / max(1, len(rows)) - 0.12),
                 ncol=min(len(handles), 9), frameon=False, fontsize=8)  # fmt: skip
     if title:

@@ -145,7 +145,9 @@ def demo(
     ):
         with view or contextlib.nullcontext():
             result = anyio.run(_demo, console, latency)
-    if result is None:
+    if result is None:  # the model's plan stayed invalid; the built-in plan ran (and was shown)
+        if as_json:
+            sys.stdout.write(json.dumps({"answer": None, "fallback_plan": True}) + "\n")
         return
     result = dataclasses.replace(result, answer=whole_sentences(result.answer))
     if as_json:

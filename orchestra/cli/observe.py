@@ -59,7 +59,6 @@ def configure_logging(verbose: int = 0) -> int:
     handler._orchestra_cli = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(level)
-    logger.propagate = False
     return level
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestra.errors import ConfigError, UsageError
+from orchestra.redact import redact
 
 __all__ = [
     "ENDPOINTS_ENV",
@@ -190,7 +191,9 @@ def resolve_specs(
     if endpoint is None:
         endpoint = environ.get("OPENAI_BASE_URL") or LOCAL
     if endpoint == LOCAL or endpoint.startswith(("http://", "https://")):
-        name = LOCAL if endpoint == LOCAL else endpoint.rstrip("/")
+        name = (
+            LOCAL if endpoint == LOCAL else redact(endpoint.rstrip("/"))
+        )  # a password in the URL is no label
         return [EndpointSpec(name=name, base_url=endpoint, model=model)]
     for spec in specs:
         if spec.name == endpoint:
