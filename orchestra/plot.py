@@ -73,6 +73,7 @@ def render_figure(spans: Sequence[Span], *, title: str | None = None) -> Figure:
 
 def _draw(spans: Sequence[Span], title: str | None) -> tuple[Figure, dict[str, str]]:
     _require()
+    from matplotlib.artist import Artist
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -116,7 +117,7 @@ def _draw(spans: Sequence[Span], title: str | None) -> tuple[Figure, dict[str, s
     axes.set_xlabel("seconds since the start")
     axes.grid(axis="x", alpha=0.3)
     kinds = [k for k in _COLOURS if any(s.kind == k for s in spans)]
-    handles = [Patch(color=_COLOURS[k], label=k) for k in kinds]
+    handles: list[Artist] = [Patch(color=_COLOURS[k], label=k) for k in kinds]
     handles.append(Patch(facecolor="white", edgecolor="#202020", linewidth=1.6, label="critical path"))
     if any(e.name == "task" for s in spans for e in s.events):
         handles.append(
