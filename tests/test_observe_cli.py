@@ -110,7 +110,10 @@ def test_json_failure_is_one_error_object_and_a_nonzero_exit() -> None:
     assert proc.returncode == 1
     error = json.loads(proc.stdout)  # exactly one JSON object on stdout
     assert set(error) == {"error"}
-    assert error["error"]["type"] == "NoHealthyEndpoint" and "connection" in error["error"]["message"].lower()
+    assert (
+        error["error"]["type"] == "EndpointConnectionError"
+        and "connection" in error["error"]["message"].lower()
+    )
     usage = orchestra("run", QUESTION, "--tools", "teleport", "--json")
     assert usage.returncode == 2
     error = json.loads(usage.stdout)["error"]

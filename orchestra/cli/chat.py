@@ -110,5 +110,6 @@ def chat(
 chat.__doc__ = "Stream an answer to QUESTION from an endpoint." + example(
     'orchestra chat "What is 2 + 3?"',
     'orchestra chat "Say hi" -e https://api.openai.com/v1 -m gpt-4o-mini',
-    'OPENAI_BASE_URL=http://127.0.0.1:8787/v1 orchestra chat "hello" -v --trace chat.jsonl',
+    'OPENAI_BASE_URL=http://127.0.0.1:8787/v1 orchestra chat "hello"',
+    'orchestra chat "hello" -v --trace chat.jsonl',
 )

@@ -254,6 +254,7 @@ def run(
 run.__doc__ = "Answer QUESTION with tools, by one execution strategy." + example(
     'orchestra run "What is 15% of 80, plus 7?" --tools calculator',
     'orchestra run "Is the Eiffel Tower taller than Big Ben?" -s parallel',
-    'orchestra run "Who wrote our style guide?" -t search --corpus notes.md --trace run.jsonl',
+    'orchestra run "Who wrote our style guide?" -t search --corpus notes.md',
+    'orchestra run "What is 2+3?" -t calculator --trace run.jsonl',
     'orchestra run "How long is the Nile?" --strategy async --tools search',
 )

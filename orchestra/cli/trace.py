@@ -8,17 +8,15 @@ per concurrent activity with the critical path highlighted (needs the ``[plot]``
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from orchestra.cli.observe import observed
 from orchestra.cli.options import JsonOpt
-from orchestra.live import short
-from orchestra.trace import Span
+
+if TYPE_CHECKING:
+    from orchestra.trace import Span
 
 __all__ = ["app", "plot", "show"]
 
@@ -38,6 +36,8 @@ def _group() -> None:
 
 
 def _outcome(span: Span) -> str:
+    from orchestra.live import short
+
     if span.error:
         return f"error: {short(span.error, 70)}"
     a = span.attrs
@@ -62,6 +62,10 @@ def show(
     """
     import json
     import sys
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
 
     from orchestra.tracefile import read_trace
 
@@ -107,10 +111,12 @@ def plot(
 
     Example: orchestra demo --trace demo.jsonl && orchestra trace plot demo.jsonl -o demo.svg
     """
+    import sys
+
     from orchestra.plot import plot_timeline
     from orchestra.tracefile import read_trace
 
     with observed("trace plot"):
         loaded = read_trace(file)
         written = plot_timeline(loaded.trace.spans, output, title=title or loaded.header.get("command"))
-    Console(stderr=True, highlight=False).print(f"wrote {written}")
+    sys.stderr.write(f"wrote {written}\n")
