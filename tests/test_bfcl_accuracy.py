@@ -74,3 +74,27 @@ async def test_an_endpoint_failure_is_recorded_as_an_error_and_run_again(tmp_pat
     assert rows["simple_python_0"]["error"] is None
     assert rows["simple_python_0"]["result"][0].keys() == {"calculate_triangle_area"}
     assert len((tmp_path / "rows.jsonl").read_text().splitlines()) == 1  # compacted: one line per item
+
+
+@needs_shared
+async def test_a_call_that_breaks_the_schema_is_recorded_and_judged_not_refused(tmp_path: Path) -> None:
+    lines = [
+        {"match": "Taylor Swift", "once": True, "tool_calls": [
+            {"name": "spotify_play", "arguments": {"artist": 5}},
+            {"name": "spotify_play", "arguments": {"artist": "Maroon 5", "duration": 15, "loud": True}}]},
+        {"match": "Taylor Swift", "once": True, "content": "Playing."},
+    ]  # fmt: skip
+    script = tmp_path / "script.jsonl"
+    script.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    items = load_category("parallel", SHARED, limit=1)
+    config = AccuracyConfig(strategy="parallel", planner=lambda: ParallelPlanner(native=True))
+    async with serve_sim(SimConfig(content="script", script=script)) as sim:
+        async with OpenAIEndpoint(base_url=sim.url, model="sim-model") as endpoint:
+            rows = await run_accuracy(items, endpoint, config, tmp_path / "run")
+    row = rows["parallel_0"]
+    assert row["result"] == [
+        {"spotify.play": {"artist": 5}},
+        {"spotify.play": {"artist": "Maroon 5", "duration": 15, "loud": True}},
+    ]
+    assert row["llm_calls"] == 2  # no repair round: BFCL judges the first answer as written
+    assert row["error_type"] == "parallel_function_checker_no_order:cannot_find_match"

@@ -9,15 +9,21 @@ source text with their type in the description. ``any`` carries no ``type`` here
 ``string``), so a replayed value of any type passes the executor's argument check.
 
 Each tool records the call it receives (BFCL's name, the arguments after references resolved)
-and answers after a simulated latency: BFCL never executes single-turn calls, it scores them.
+and answers after a simulated latency: BFCL never executes single-turn calls, it scores them. So
+the tools accept any arguments (:class:`RecordingTool`): a call with a missing parameter, an
+unknown one or a value of another type (BFCL's "variable" answers pass a name such as
+``"data['sales']"`` where a list is documented) is recorded as the model wrote it and judged by
+the checker, instead of being refused before it runs and sent back to the model for repair,
+which BFCL never does.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +32,7 @@ import anyio
 from orchestra._tool import Tool
 from orchestra.benchmarks.bfcl.data import Item
 
-__all__ = ["CallLog", "FunctionLatency", "make_tools", "parameters_schema", "tool_names"]
+__all__ = ["CallLog", "FunctionLatency", "RecordingTool", "make_tools", "parameters_schema", "tool_names"]
 
 _TYPES = {
     "dict": "object",
@@ -105,6 +111,18 @@ def parameters_schema(function: Mapping[str, Any], language: str = "python") -> 
     }
 
 
+@dataclass(frozen=True, eq=False)
+class RecordingTool(Tool):
+    """A tool whose schema guides the model but never refuses a call: the checker judges it."""
+
+    def check(self, bound: Mapping[str, Any], *, unresolved: Iterable[str] = ()) -> None:
+        """Accept any arguments (see the module docstring)."""
+
+    def validate(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """The arguments as given."""
+        return dict(args)
+
+
 @dataclass
 class CallLog:
     """The calls the tools of one item received, in BFCL's call form, in the order they started."""
@@ -148,7 +166,7 @@ def make_tools(
     """
     names = tool_names(item)
     language = item.category.language
-    tools = []
+    tools: list[Tool] = []
     for tool_name, function in zip(names, item.functions, strict=True):
         original = names[tool_name]
         wait = latency(original) if latency is not None else 0.0
@@ -160,7 +178,8 @@ def make_tools(
             return json.dumps({"function": _name, "status": "done"})
 
         description = str(function.get("description", "")) + _HINTS[language]
-        tools.append(
-            Tool.from_schema(tool_name, description, parameters_schema(function, language), run, unpack=False)
+        tool = Tool.from_schema(
+            tool_name, description, parameters_schema(function, language), run, unpack=False
         )
+        tools.append(RecordingTool(**{f.name: getattr(tool, f.name) for f in dataclasses.fields(Tool)}))
     return tools, names
