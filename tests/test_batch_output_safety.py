@@ -41,7 +41,7 @@ def test_the_output_may_not_be_the_input(tmp_path: Path, sim: SimProcess) -> Non
     link.symlink_to(source)
     for output in (source, link):
         result = CliRunner().invoke(
-            app, ["run", str(source), "-o", str(output), "--endpoint", sim.url, "--model", "m"]
+            app, ["run", str(source), "-o", str(output), "--endpoint", sim.url, "--model", "sim-model"]
         )
         assert result.exit_code == 2, result.output
         assert "is the input" in result.output
@@ -66,7 +66,7 @@ def test_a_file_that_is_not_a_journal_is_refused_untouched(
     notes = tmp_path / "notes.txt"
     notes.write_bytes(content)
     result = CliRunner().invoke(
-        app, ["run", str(source), "-o", str(notes), "--endpoint", sim.url, "--model", "m"]
+        app, ["run", str(source), "-o", str(notes), "--endpoint", sim.url, "--model", "sim-model"]
     )
     assert result.exit_code == 2, result.output
     assert notes.read_bytes() == content
@@ -111,7 +111,7 @@ def test_a_full_disk_gives_one_line_a_summary_and_a_file_that_resumes_exactly_on
     source = tmp_path / "in.jsonl"
     _rows(source, 300)
     out = tmp_path / "out.jsonl"
-    args = [str(source), "-o", str(out), "--endpoint", sim.url, "--model", "m", "-c", "20"]
+    args = [str(source), "-o", str(out), "--endpoint", sim.url, "--model", "sim-model", "-c", "20"]
     done = _limited_run([*args, "-q"], 40_000)  # about a third of the output fits
     assert done.returncode == 1, done.stderr
     errors = [line for line in done.stderr.splitlines() if line.strip()]
@@ -137,7 +137,7 @@ def test_an_unwritable_output_is_one_line(tmp_path: Path, sim: SimProcess) -> No
     out = tmp_path / "dir.jsonl"
     out.mkdir()  # root ignores permissions; a directory refuses writes for everyone
     result = CliRunner().invoke(
-        app, ["run", str(source), "-o", str(out), "--endpoint", sim.url, "--model", "m"]
+        app, ["run", str(source), "-o", str(out), "--endpoint", sim.url, "--model", "sim-model"]
     )
     assert result.exit_code == 2 and "is a directory" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
