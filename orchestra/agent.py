@@ -4,7 +4,7 @@
 and returns an :class:`AgentResult` carrying the answer, the trace of every LLM call and task,
 usage and wall time. The agent is generic over the planning protocols of
 :mod:`orchestra.planning`; the planners themselves live in the ``planners`` package, which the
-core does not import (DESIGN.md, layout)::
+core does not import (docs/design.md, layout)::
 
     from orchestra import Agent
     from orchestra.planners import JSONPlanner

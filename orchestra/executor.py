@@ -6,7 +6,7 @@ objects from an async iterable) in the host of an anyio task group and dispatche
 event-driven :class:`~orchestra.scheduler.Scheduler` (dependency counters, no polling; the public
 LLMCompiler polls every 10 ms and LangGraph every 250 ms).
 
-What the public implementations get wrong and this does not (DESIGN.md):
+What the public implementations get wrong and this does not (docs/design.md):
 
 - a tool exception becomes a structured error result; its dependents are skipped with the reason,
   and the run always ends (LLMCompiler leaves the task unfinished and hangs);

@@ -6,7 +6,7 @@ validates each before it can be dispatched: the tool must exist, the arguments m
 references must point to earlier tasks, ids must be unique. Every finding is a
 :class:`~orchestra.errors.PlanError` phrased as repair feedback for the planner (which tool names
 exist, which parameters, which task ids are available), instead of the KeyError or the silent hang
-of the public implementations (DESIGN.md, LLMCompiler defects).
+of the public implementations (docs/design.md, LLMCompiler defects).
 
 Replanning keeps the same :class:`Plan`: :meth:`Plan.reopen` accepts another round of tasks after
 ``join()``, numbering continues, and earlier tasks (and their results) stay referable.

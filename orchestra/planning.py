@@ -1,6 +1,6 @@
 """The planning protocols the agent is generic over, and the plan events they produce.
 
-The core never imports ``planners/`` (DESIGN.md, layout): the agent talks to a planner only
+The core never imports ``planners/`` (docs/design.md, layout): the agent talks to a planner only
 through the small protocols below, and ``planners/`` implements them. A planner is a prompt
 builder plus a parser; it does no I/O (the agent calls the endpoint), so every planner is tested
 by feeding it text.

@@ -3,7 +3,7 @@
 A plan argument that *is* a reference (``search($1)``, ``{"x": "$2.items[0]"}``) receives the
 referenced object itself, so a list stays a list and a dict stays a dict. The public LLMCompiler
 instead ``str.replace``-s ``$1`` everywhere, so every argument becomes a string, and a dollar
-amount in a question (``"is a coffee over $1?"``) gets a result spliced in (DESIGN.md,
+amount in a question (``"is a coffee over $1?"``) gets a result spliced in (docs/design.md,
 LLMCompiler defects). The rule here, taught in every planner's prompt:
 
 - a string that is only a reference, ``"$1"`` / ``"$1.items[0]"`` (blanks around allowed), is

@@ -4,7 +4,7 @@ This is the bookkeeping core of the task-fetching unit. Each task keeps a count 
 not yet finished, and each task keeps the list of its dependents; finishing a task decrements its
 dependents' counters and returns those that reach zero. Readiness is thus known the instant a
 dependency finishes, with O(dependents) work. The public LLMCompiler instead polls its task list
-every 10 ms and LangGraph's version every 250 ms (DESIGN.md), which adds up to that much latency
+every 10 ms and LangGraph's version every 250 ms (docs/design.md), which adds up to that much latency
 to every edge of the DAG.
 
 A failed task makes all its dependents, transitively, unrunnable: they are reported as skipped,

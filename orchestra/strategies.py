@@ -1,6 +1,6 @@
 """Execution strategies of the agent: ``sequential``, ``parallel`` and ``compiler``.
 
-The four strategies DESIGN.md compares on one workload:
+The four strategies docs/design.md compares on one workload:
 
 - ``sequential`` (ReAct, Yao et al. 2023): one tool call per LLM turn;
 - ``parallel`` (OpenAI parallel function calling): one batch of calls per turn;

@@ -1,7 +1,7 @@
 """The joiner: after a plan ran, answer (:class:`Finish`) or ask for another round (:class:`Replan`).
 
 LLMCompiler's joiner writes ``Action: Finish(answer)`` and its parser takes the text up to the
-first ``)``, so ``Finish(Paris (France))`` answers ``Paris (France`` (DESIGN.md, LLMCompiler).
+first ``)``, so ``Finish(Paris (France))`` answers ``Paris (France`` (docs/design.md, LLMCompiler).
 Here the decision is requested as structured output (a JSON schema, which also constrains weak
 models), and when a model answers in the text form anyway the answer runs to the *last* ``)``.
 

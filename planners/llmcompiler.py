@@ -8,7 +8,7 @@ The format (Kim et al., "An LLM Compiler for Parallel Function Calling", ICML 20
     3. calculator(expression="${1} - ${2}")
     4. join()
 
-Defects of the public parser that this one does not have (DESIGN.md, LLMCompiler):
+Defects of the public parser that this one does not have (docs/design.md, LLMCompiler):
 
 - it matches tasks in each streamed chunk, so a chunk carrying two lines loses one. Here text is
   buffered and only *complete lines* are parsed, so the tasks do not depend on how the stream was

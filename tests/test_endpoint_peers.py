@@ -1,4 +1,4 @@
-"""Peer defects DESIGN.md names for endpoint clients, shown absent over real HTTP on loopback.
+"""Peer defects docs/design.md names for endpoint clients, shown absent over real HTTP on loopback.
 
 - prompto builds a new client (so a new connection) per request, which caps it near 36 req/s:
   ours keeps one pool per endpoint and reuses its connections.

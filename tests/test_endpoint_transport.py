@@ -80,7 +80,7 @@ async def test_an_endpoint_made_outside_a_loop_works_inside_one() -> None:
 
 
 async def test_a_stream_arrives_as_the_server_writes_it() -> None:
-    # The compiler strategy starts tasks while the plan streams (DESIGN.md); a transport that
+    # The compiler strategy starts tasks while the plan streams (docs/design.md); a transport that
     # buffered the body would quietly remove that overlap. 6 tokens at 100/s span ~50 ms.
     async with serve_sim(SimConfig(ttft=0.01, tokens_per_second=100, completion_tokens=6, seed=4)) as sim:
         endpoint = OpenAIEndpoint(sim.url, "sim-model")

@@ -2,7 +2,7 @@
 
 For each strategy: write the script of ideal outputs (:mod:`benchmarks.compiler.script`), start
 a simulator subprocess with the stated latency (its own process, so the server does not share the
-client's CPU or event loop — DESIGN.md, simulator), point an :class:`~orchestra.agent.Agent` with
+client's CPU or event loop — docs/design.md, simulator), point an :class:`~orchestra.agent.Agent` with
 that strategy at it, and run the questions one at a time, timing each ``agent.run``. The tools are
 the real BM25 search over the workloads' corpus and the benchmark's math tool, both with the
 stated latency. Each row also carries the compiled plan's critical-path bounds

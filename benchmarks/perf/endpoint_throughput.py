@@ -6,7 +6,7 @@ concurrency, and prints one JSON line: requests/s, p50/p99 latency, the median w
 ``--repeat`` rounds, the ideal wall time (``ceil(N / concurrency) * latency``) and their ratio.
 With ``--baseline`` it also times, in alternating rounds on the same server, a plain
 ``openai.AsyncOpenAI`` behind an ``anyio`` semaphore (``max_retries=0``) — what a user writes by
-hand (DESIGN.md: ~3 s for this load) — once on the SDK's default httpx2 client and once on its
+hand (docs/design.md: ~3 s for this load) — once on the SDK's default httpx2 client and once on its
 ``DefaultAioHttpClient``, which orchestra uses; the ratios to both are printed.
 
 orchestra runs twice: ``orchestra`` with ``max_concurrency`` set to the caller's concurrency, and

@@ -13,7 +13,7 @@ Output is the Batch API output form, one line per input row::
     {"id", "custom_id", "response": null, "error": {"code", "message"}}
 
 Errors are errors: a failed row has ``response: null`` and an ``error`` object, never an error
-string in the answer field (prompto writes ``"error": ...`` text as if it were a response; DESIGN.md,
+string in the answer field (prompto writes ``"error": ...`` text as if it were a response; docs/design.md,
 batch). An input line that does not parse becomes a :class:`BadLine`, then an error row with code
 ``invalid_input`` carrying its line number; the run goes on.
 

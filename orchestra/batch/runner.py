@@ -17,7 +17,7 @@ Shape (all in one anyio task group, no loose tasks):
 In flight at once: at most ``sum(concurrency)`` requests, whatever the input's size. A row that
 fails with a retryable error after the endpoint's own retries is put back at the end of its lane
 (up to ``max_row_attempts`` sends, and within ``row_deadline`` seconds when one is set) rather
-than failing the row at once. prompto instead retries only in whole extra passes (DESIGN.md,
+than failing the row at once. prompto instead retries only in whole extra passes (docs/design.md,
 batch).
 
 Every row gets exactly one answer: a malformed line, a row no endpoint serves and a second row

@@ -2,7 +2,7 @@
 
 ``orchestra bench compiler`` runs LLMCompiler's datasets (Movie Recommendation, HotpotQA
 comparison, ParallelQA) with each execution strategy against the simulator and reports latency,
-tokens, LLM calls and the speedup over ``sequential`` (DESIGN.md, Benchmarks). Thin: the work is
+tokens, LLM calls and the speedup over ``sequential`` (docs/design.md, Benchmarks). Thin: the work is
 in :mod:`benchmarks.compiler`; this module turns flags into a config, shows progress, prints the
 table and writes the JSON.
 """

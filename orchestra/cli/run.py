@@ -1,6 +1,6 @@
 """``orchestra run``: answer a question with tools, by one execution strategy, on any endpoint.
 
-The CLI is the composition root (DESIGN.md, layout): it is the one place in ``orchestra`` that
+The CLI is the composition root (docs/design.md, layout): it is the one place in ``orchestra`` that
 imports ``planners`` and ``tools``, and it does so inside the command, as it does the agent and
 the endpoint stack, so that importing this module costs nothing but typer.
 """

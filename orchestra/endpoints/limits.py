@@ -5,7 +5,7 @@ a caller that may not proceed is told *how long* to wait instead of being blocke
 is tested synchronously with :class:`~orchestra.clock.FakeClock`. The async shell that waits is
 :mod:`orchestra.endpoints.limited`.
 
-Three decisions answer the requirements of DESIGN.md ("Endpoints"):
+Three decisions answer the requirements of docs/design.md ("Endpoints"):
 
 - **Sliding-window buckets.** A classic bucket of capacity C that refills continuously lets 2C
   through in some 60 s window (a full bucket drained at t=0, refilled by t=60); servers that

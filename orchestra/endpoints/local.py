@@ -48,7 +48,7 @@ class LocalModel:
     ``lm.endpoint()`` or any OpenAI client at ``lm.base_url``.
 
     Args:
-        parallel: parallel decoding slots (concurrent requests); DESIGN.md asks for at least 2.
+        parallel: parallel decoding slots (concurrent requests); docs/design.md asks for at least 2.
         ctx: total context size in tokens, shared by the slots.
         model_path: a GGUF to serve; None means :func:`ensure_model` (SmolLM2, or
             ``ORCHESTRA_LOCAL_MODEL``).

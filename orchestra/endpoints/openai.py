@@ -1,7 +1,7 @@
 """The OpenAI-compatible endpoint, on the official ``openai`` SDK.
 
 One ``AsyncOpenAI`` and one shared ``httpx2.AsyncClient`` per endpoint, never a client per
-request (DESIGN.md: a peer that builds one per request is capped near 36 requests/s). The SDK's
+request (docs/design.md: a peer that builds one per request is capped near 36 requests/s). The SDK's
 own retries are off (``max_retries=0``) so :mod:`orchestra.endpoints.retry` is the only retry
 loop. SDK types and exceptions stop here: callers see :mod:`orchestra.chat` and
 :mod:`orchestra.errors`.

@@ -44,7 +44,7 @@ def build_endpoint(
 
     A spec that states no concurrency cap gets an adaptive one (AIMD from
     ``initial_concurrency``): servers such as vLLM, llama.cpp and Ollama send no rate-limit
-    headers, so the only signal is 429/503/timeouts (DESIGN.md, Endpoints). ``raw`` is the
+    headers, so the only signal is 429/503/timeouts (docs/design.md, Endpoints). ``raw`` is the
     already-built client to wrap, if any (e.g. the one that fetched the model list).
     """
     clock = clock or MonotonicClock()

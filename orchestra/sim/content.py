@@ -20,7 +20,7 @@ Matching lines are tried first, in file order (first match wins); requests that 
 the next unconditional line. A ``once`` line is used up by the first request it answers, so
 several ``once`` lines with the same ``match`` script a multi-turn conversation in order (a ReAct
 run's turns, a planner then its joiner) whatever the prompt format. Tool calls let planners that
-use native function calling (the "parallel" strategy of DESIGN.md) run against the simulator.
+use native function calling (the "parallel" strategy of docs/design.md) run against the simulator.
 """
 
 from __future__ import annotations

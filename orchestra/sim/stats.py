@@ -44,7 +44,7 @@ class SimStats:
     completion_tokens: int = 0
     accepted_times: list[float] = field(default_factory=list)
     # Client (host, port) pairs seen: how many connections clients opened. A client that builds a
-    # new HTTP client per request (prompto, DESIGN.md) shows one per request here.
+    # new HTTP client per request (prompto, docs/design.md) shows one per request here.
     peers: set[tuple[str, int]] = field(default_factory=set)
     per_model: dict[str, ModelStats] = field(default_factory=dict)
 
