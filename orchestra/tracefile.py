@@ -38,25 +38,60 @@ FORMAT_VERSION = 1
 _MAX_DEPTH = 32
 
 
-def to_json(value: Any, _depth: int = 0) -> Any:
+_MAX_NODES = 10_000
+
+
+def to_json(value: Any) -> Any:
     """``value`` as JSON data: itself when it already is, fields of models and dataclasses, and
-    ``{"$str": str(value), "$type": ...}`` for anything else (also for NaN/inf, deep or cyclic data)."""
+    ``{"$str": str(value), "$type": ...}`` for anything else (also for NaN/inf, cyclic, very deep or
+    very large data, subclasses of the built-in containers, and objects whose methods raise).
+
+    Never raises: a tool may return anything, and its trace must still be written.
+    """
+    budget = [_MAX_NODES]
+    try:
+        return _to_json(value, 0, set(), budget)
+    except Exception:  # e.g. a model whose dump raises
+        return _marked(value)
+
+
+def _to_json(value: Any, depth: int, path: set[int], budget: list[int]) -> Any:
     kind = type(value)
     if value is None or kind in (str, int, bool):
         return value
     if kind is float:
         return value if math.isfinite(value) else _marked(value)
-    if _depth > _MAX_DEPTH:
+    budget[0] -= 1
+    if depth > _MAX_DEPTH or budget[0] < 0 or id(value) in path:
         return _marked(value)
-    if isinstance(value, dict):
-        return {(k if isinstance(k, str) else str(k)): to_json(v, _depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [to_json(v, _depth + 1) for v in value]
-    if isinstance(value, BaseModel):
-        return to_json(value.model_dump(mode="json"), _depth + 1)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name), _depth + 1) for f in dataclasses.fields(value)}
+    # Only the exact built-in containers are walked: a subclass may override iteration to raise.
+    if (
+        kind in (dict, list, tuple, set, frozenset)
+        or isinstance(value, BaseModel)
+        or (dataclasses.is_dataclass(value) and not isinstance(value, type))
+    ):
+        path.add(id(value))
+        try:
+            return _walk(value, depth, path, budget)
+        finally:
+            path.discard(id(value))
     return _marked(value)
+
+
+def _walk(value: Any, depth: int, path: set[int], budget: list[int]) -> Any:
+    if type(value) is dict:
+        return {
+            (k if type(k) is str else _marked(k)["$str"]): _to_json(v, depth + 1, path, budget)
+            for k, v in value.items()
+        }
+    if isinstance(value, BaseModel):
+        return _to_json(value.model_dump(mode="json"), depth + 1, path, budget)
+    if dataclasses.is_dataclass(value):
+        return {
+            f.name: _to_json(getattr(value, f.name), depth + 1, path, budget)
+            for f in dataclasses.fields(value)
+        }
+    return [_to_json(v, depth + 1, path, budget) for v in value]
 
 
 def _marked(value: Any) -> dict[str, str]:

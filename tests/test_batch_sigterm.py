@@ -19,7 +19,7 @@ def test_sigterm_is_ctrl_c(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     with SimProcess(SimConfig(ttft=0.25, seed=5)) as sim:
         args = [sys.executable, "-m", "orchestra", "batch", "run", str(source), "-o", str(out)]
-        args += ["--endpoint", sim.url, "--model", "m", "-c", "4"]
+        args += ["--endpoint", sim.url, "--model", "sim-model", "-c", "4"]
         process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 30
         while (not out.exists() or out.stat().st_size == 0) and time.monotonic() < deadline:

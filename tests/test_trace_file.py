@@ -158,3 +158,22 @@ def test_a_bad_trace_file_is_a_one_line_usage_error(tmp_path: Path) -> None:
         assert str(exc).endswith("bad.jsonl:2: not a trace line (Expecting value: line 1 column 1 (char 0))")
     else:
         raise AssertionError("no error")
+
+
+def test_to_json_never_raises_and_stays_small_on_hostile_values() -> None:
+    from orchestra.tracefile import to_json
+
+    wide: list[object] = [1]
+    wide += [wide, wide, wide]  # cyclic with fan-out: walking it naively would never end
+
+    class Hostile(list):  # type: ignore[type-arg]
+        def __iter__(self):  # type: ignore[no-untyped-def]
+            raise RuntimeError("no iter")
+
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    out = to_json({"wide": wide, "hostile": Hostile([1]), "nan": float("nan")})
+    text = json.dumps(out)  # JSON, whatever went in
+    assert len(text) < 10_000
+    assert out["hostile"]["$type"].endswith("Hostile") and out["nan"]["$str"] == "nan"
