@@ -12,7 +12,8 @@ namespaces, the way ``bubblewrap`` and ``unshare -Urpf --mount-proc`` do, withou
   kernel SIGKILLs every process left in the namespace, including ``setsid`` grandchildren that
   ignore SIGTERM, so one kill of PID 1 ends the whole tree;
 - **mount** namespace, fresh tmpfs on ``/tmp``, ``/var/tmp`` and ``/dev/shm`` (no shared temp
-  directory; the program's cwd and ``HOME`` are that ``/tmp``), and every other mount re-mounted
+  directory; the program's cwd and ``HOME`` are a fresh folder in that ``/tmp``; an interpreter
+  or venv installed under a temp directory stays visible there, read-only), and every other mount re-mounted
   read-only where the kernel lets us, so the program cannot change the user's files;
 - **network** namespace (unless ``network`` is true), only a downed loopback: no route to servers
   the parent listens on (a local model, the simulator), to abstract Unix sockets, or out;
@@ -112,6 +113,20 @@ def _tmpfs(target: str, size_mb: int) -> None:
         _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode=1777")
 
 
+_WORKDIR = "/tmp/run"  # inside the fresh tmpfs: the program's cwd and HOME
+
+
+def _interpreter_paths() -> list[str]:
+    """Directories the program's interpreter needs: its prefixes and import path, outermost first."""
+    candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable), *sys.path}
+    real = sorted({os.path.realpath(p) for p in candidates if p and os.path.isdir(p)})
+    outermost: list[str] = []
+    for path in real:  # sorted, so a parent comes before its children
+        if not any(path == kept or path.startswith(kept + "/") for kept in outermost):
+            outermost.append(path)
+    return outermost
+
+
 def _build_filesystem(code: bytes, size_mb: int) -> None:
     """In the new mount namespace (as PID 1): read-only everything, fresh /proc and temp dirs."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -124,9 +139,26 @@ def _build_filesystem(code: bytes, size_mb: int) -> None:
         _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     except OSError:  # a container that masks parts of /proc forbids a new procfs: hide it all
         _mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "size=4k")
+    needed = _interpreter_paths()
     for target in ("/tmp", "/var/tmp", "/dev/shm"):
+        # A Python (or venv) installed under a temp dir must stay visible, read-only, above the
+        # fresh tmpfs: held by descriptor, then bound back through the new /proc.
+        kept = [p for p in needed if p == target or p.startswith(target + "/")]
+        held = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in kept}
         _tmpfs(target, size_mb)
-    os.chdir("/tmp")
+        for path, fd in held.items():
+            try:
+                os.makedirs(path, exist_ok=True)
+                _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+                try:
+                    _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+                except OSError:
+                    pass  # locked flags: the bind keeps the source mount's own (read-only) state
+            finally:
+                os.close(fd)
+    # Its own folder: /tmp may also hold a kept interpreter path, which the program need not see.
+    os.makedirs(_WORKDIR)
+    os.chdir(_WORKDIR)
     with open("main.py", "wb") as f:
         f.write(code)
 
@@ -197,7 +229,7 @@ def main(spec: dict[str, Any]) -> None:
             _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if isolated:
                 _build_filesystem(code, int(spec["tmpfs_mb"]))
-                env.update(HOME="/tmp", TMPDIR="/tmp")
+                env.update(HOME=_WORKDIR, TMPDIR="/tmp")
             _run_program(spec, env)
         except BaseException as exc:  # nothing may return into the supervisor's code
             os.write(2, f"sandbox: {exc}\n".encode())
