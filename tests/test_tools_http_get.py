@@ -35,7 +35,8 @@ async def _to_hello(request: Request) -> RedirectResponse:
 
 
 async def _to_outside(request: Request) -> RedirectResponse:
-    return RedirectResponse("http://169.254.169.254/latest/meta-data/", status_code=302)
+    # Off the allow-list yet still loopback: even a broken check could reach only this machine.
+    return RedirectResponse("http://127.0.0.2:9/latest/meta-data/", status_code=302)
 
 
 async def _big(request: Request) -> PlainTextResponse:
@@ -100,7 +101,7 @@ async def test_redirects_are_checked_hop_by_hop(loopback: str) -> None:
     followed = await http_get.call({"url": f"http://{loopback}/to-hello"})
     assert followed["text"] == "hello from loopback"
     assert followed["url"].endswith("/hello")
-    with pytest.raises(ToolError, match=r"169\.254\.169\.254"):
+    with pytest.raises(ToolError, match=r"127\.0\.0\.2"):
         await http_get.call({"url": f"http://{loopback}/to-outside"})
 
 
