@@ -1,8 +1,7 @@
 """orchestra: an agentic LLM orchestration runtime with asynchronous function calling.
 
 The names below are imported on first use (PEP 562): ``import orchestra`` loads only the error
-tree, so a command such as ``orchestra --version`` starts without the HTTP client, pydantic or the
-OpenAI SDK (``tests/test_startup.py`` checks which heavy modules it loads).
+tree, so a command such as ``orchestra --version`` starts without the HTTP client or pydantic (``tests/test_startup.py`` checks which heavy modules it loads).
 """
 
 from __future__ import annotations

@@ -1,13 +1,14 @@
 """Throughput of the endpoint layer against the simulator (a benchmark, not a timed test).
 
 Sends N requests through the full stack that commands use (``connect``: retry → pool → meter →
-limiter → OpenAI SDK) to a simulator running in its own process with a fixed latency, at a given
+limiter → HTTP over aiohttp) to a simulator running in its own process with a fixed latency, at a given
 concurrency, and prints one JSON line: requests/s, p50/p99 latency, the median wall time of
 ``--repeat`` rounds, the ideal wall time (``ceil(N / concurrency) * latency``) and their ratio.
 With ``--baseline`` it also times, in alternating rounds on the same server, a plain
 ``openai.AsyncOpenAI`` behind an ``anyio`` semaphore (``max_retries=0``) — what a user writes by
 hand (docs/design.md: ~3 s for this load) — once on the SDK's default httpx2 client and once on its
-``DefaultAioHttpClient``, which orchestra uses; the ratios to both are printed.
+``DefaultAioHttpClient`` (aiohttp, as orchestra); the ratios to both are printed. The baseline needs
+the ``openai`` package (in the ``dev`` extra); orchestra itself does not use it.
 
 orchestra runs twice: ``orchestra`` with ``max_concurrency`` set to the caller's concurrency, and
 ``orchestra_defaults`` with an endpoint that states no limits, as a user who configures nothing
@@ -23,21 +24,23 @@ warm-up, and kept, as a long-lived client keeps it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import statistics
 import time
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
-import openai
-from openai.types.chat import ChatCompletionMessageParam
 
 from orchestra.chat import ChatRequest
 from orchestra.endpoints.base import Endpoint
 from orchestra.endpoints.config import EndpointSpec
 from orchestra.endpoints.stack import connect
 from orchestra.sim import SimConfig, SimProcess
+
+if TYPE_CHECKING:
+    import openai
 
 
 class _PlainSDK:
@@ -49,7 +52,7 @@ class _PlainSDK:
     async def complete(self, request: ChatRequest) -> object:
         return await self.client.chat.completions.create(
             model="sim-model",
-            messages=[cast("ChatCompletionMessageParam", m.to_wire()) for m in request.messages],
+            messages=[cast("Any", m.to_wire()) for m in request.messages],
             max_tokens=request.max_tokens,
         )
 
@@ -108,16 +111,27 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     with SimProcess(SimConfig(ttft=args.latency, completion_tokens=16, seed=1)) as sim:
         spec = EndpointSpec(name="sim", base_url=sim.url, model="sim-model", max_concurrency=args.concurrency)
         defaults = EndpointSpec(name="sim-defaults", base_url=sim.url, model="sim-model")
-        client = openai.AsyncOpenAI(base_url=sim.url, api_key="none", max_retries=0)
-        aio_client = openai.AsyncOpenAI(
-            base_url=sim.url, api_key="none", max_retries=0, http_client=openai.DefaultAioHttpClient()
-        )
-        async with connect([spec]) as conn, connect([defaults]) as conn_defaults, client, aio_client:
+        async with contextlib.AsyncExitStack() as stack:
+            conn = await stack.enter_async_context(connect([spec]))
+            conn_defaults = await stack.enter_async_context(connect([defaults]))
             drivers: dict[str, Endpoint | _PlainSDK] = {
                 "orchestra": conn.default,
                 "orchestra_defaults": conn_defaults.default,
             }
             if args.baseline:
+                import openai
+
+                client = await stack.enter_async_context(
+                    openai.AsyncOpenAI(base_url=sim.url, api_key="none", max_retries=0)
+                )
+                aio_client = await stack.enter_async_context(
+                    openai.AsyncOpenAI(
+                        base_url=sim.url,
+                        api_key="none",
+                        max_retries=0,
+                        http_client=openai.DefaultAioHttpClient(),
+                    )
+                )
                 drivers["plain_sdk"] = _PlainSDK(client)
                 drivers["plain_sdk_aiohttp"] = _PlainSDK(aio_client)
             for driver in drivers.values():

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "merge", "run"]
 
-# Light at import (typer only): the batch runner, the endpoint stack (the OpenAI SDK) and rich are
+# Light at import (typer only): the batch runner, the endpoint stack (aiohttp) and rich are
 # imported inside the commands, so other commands do not pay for them at start-up.
 app = new_app("Batch querying: JSONL in, JSONL out, at the endpoints' rate limits, crash-safe.")
 

@@ -1,7 +1,7 @@
 """``orchestra chat``: a streamed answer from any endpoint.
 
 Light at import (only typer): the chat types and the endpoint stack are imported inside the
-command, so ``orchestra --help`` and other commands do not pay for the OpenAI SDK.
+command, so ``orchestra --help`` and other commands do not pay for the HTTP stack.
 """
 
 from __future__ import annotations

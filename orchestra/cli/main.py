@@ -4,7 +4,7 @@ User mistakes (bad flags, bad files, unreachable endpoints) end with a one-line 
 same exit code in every command, never a traceback (:mod:`orchestra.cli.boundary`).
 
 Start-up is kept short: ``orchestra --version`` answers before typer or the runtime is imported,
-and every command module imports its heavy dependencies (the OpenAI SDK, the batch runner, the
+and every command module imports its heavy dependencies (the HTTP stack, the batch runner, the
 simulator) inside the command, so a command pays only for what it uses
 (``benchmarks/perf/cli_startup.py`` measures it).
 """
@@ -55,8 +55,8 @@ def _exit_code(code: object) -> int:
 def _exit_now(code: int) -> None:
     """Exit without the interpreter's teardown of every imported module.
 
-    After a command that loaded the OpenAI SDK, that teardown (thousands of pydantic classes) took
-    a third of a second between the last answer and the process's exit; nothing in it matters
+    After a command that loaded the openai SDK (which the endpoints then used), that teardown
+    (thousands of pydantic classes) took a third of a second between the last answer and the process's exit; nothing in it matters
     once the command is done. What a normal exit must still do is done first: the ``atexit``
     handlers (the embedded model's server, the shared event loop, logging) and the flush of
     stdout and stderr. The batch journal is written with ``os.write`` and fsynced, so no buffered

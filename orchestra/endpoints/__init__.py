@@ -1,7 +1,7 @@
 """Model endpoints: the protocol, the OpenAI-compatible client, and the wrappers around it.
 
 Names are imported on first use (PEP 562), so importing one light module of this package (the
-config, the limits) does not load the OpenAI SDK and its HTTP stack.
+config, the limits) does not load the HTTP stack.
 """
 
 from __future__ import annotations

@@ -1,51 +1,40 @@
-"""The OpenAI-compatible endpoint, on the official ``openai`` SDK.
+"""The OpenAI-compatible endpoint: the chat-completions API over one shared connection pool.
 
-One ``AsyncOpenAI`` and one shared ``httpx2.AsyncClient`` per endpoint, never a client per
-request (docs/design.md: a peer that builds one per request is capped near 36 requests/s). The SDK's
-own retries are off (``max_retries=0``) so :mod:`orchestra.endpoints.retry` is the only retry
-loop. SDK types and exceptions stop here: callers see :mod:`orchestra.chat` and
-:mod:`orchestra.errors`.
+One pool per endpoint, never a client per request (docs/design.md: a peer that builds one per
+request is capped near 36 requests/s). There are no retries here: :mod:`orchestra.endpoints.retry`
+is the only retry loop. The HTTP exchange is :mod:`orchestra.endpoints.http` (aiohttp on asyncio,
+httpx2 elsewhere); bodies, SSE streams and error bodies are read by
+:mod:`orchestra.endpoints.wire`. Callers see :mod:`orchestra.chat` and :mod:`orchestra.errors`.
 
-On asyncio the shared client is the SDK's own ``DefaultAioHttpClient`` (the ``openai[aiohttp]``
-extra, which the SDK documents "for improved concurrency performance"): an ``httpx2.AsyncClient``
-whose transport is aiohttp's C-parsed HTTP/1.1 pool. Measured here at 100 in flight, a bare
-``httpx2.AsyncClient.post`` costs ~0.9 ms of client CPU a request on httpx2's own pool and
-~0.5 ms on aiohttp's. When 100 answers land together that CPU is paid in series, so it sets the
-wall time (``benchmarks/perf/endpoint_throughput.py``). Other anyio backends (trio) get httpx2's
-transport, since aiohttp runs only on asyncio.
+The request is built and the answer classified as the OpenAI API reference describes them
+("Chat", "Error codes"), which the ``openai`` SDK also follows; the SDK itself is not used, because
+importing it cost the CLI half a second and its request builder a quarter of the client CPU per
+request (see :mod:`orchestra.endpoints.http`).
 """
 
 from __future__ import annotations
 
-import errno
+import contextlib
 import json
 import os
-import socket
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx2
-import openai
 import sniffio
 
 from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Message, Usage
 from orchestra.endpoints.headers import DEFAULT_MAX_RETRY_AFTER, honoured_wait, parse_retry_after
+from orchestra.endpoints.http import HTTPClient, StreamReply
 from orchestra.endpoints.wire import SSEDecoder, parse_chunk, parse_response
-from orchestra.errors import (
-    EndpointConnectionError,
-    EndpointError,
-    EndpointTimeout,
-    RateLimitError,
-    UsageError,
-)
+from orchestra.errors import EndpointConnectionError, EndpointError, RateLimitError, UsageError
 from orchestra.redact import redact, register_secret
+
+if TYPE_CHECKING:
+    import httpx2
 
 __all__ = ["OpenAIEndpoint", "parse_retry_after"]  # parse_retry_after: re-exported from .headers
 
-_NO_KEY = "orchestra-no-key"  # local servers ignore the key, but the SDK insists on one
-# Idle connections are kept this long: a client paused by a 429 for most of a 60 s window should
-# still find warm connections (httpx2's default is 5 s).
-_KEEPALIVE_SECONDS = 30.0
+_NO_KEY = "orchestra-no-key"  # local servers ignore the key; the header is sent anyway
 
 
 class OpenAIEndpoint:
@@ -56,7 +45,8 @@ class OpenAIEndpoint:
         model: model name sent when a request names none.
         api_key: None reads ``OPENAI_API_KEY``; local servers need none.
         name: label for traces, limits and accounting (default: the base URL).
-        timeout: seconds before a request with no complete answer fails with ``EndpointTimeout``.
+        timeout: seconds the server may stay silent (connecting, or between bytes of its answer)
+            before the request fails with ``EndpointTimeout``.
         max_connections: size of the shared connection pool.
         transport: an ``httpx2`` transport, e.g. ``httpx2.ASGITransport(app)`` for in-process tests;
             by default aiohttp's on asyncio and httpx2's on other backends.
@@ -96,112 +86,61 @@ class OpenAIEndpoint:
         self._timeout = timeout
         self._max_connections = max_connections
         self._transport = transport
-        self._http: httpx2.AsyncClient | None = None
-        self._client_: openai.AsyncOpenAI | None = None
-        if _running_backend() is not None:
-            # Built now when we know the backend: the first build imports httpcore2 and loads the
-            # CA store (~0.1 s here), which should not land on the first request's latency.
-            self._client  # noqa: B018
+        self._http_: HTTPClient | None = None
+        if _in_event_loop():
+            # Now, when we know the backend: importing the HTTP library and loading the CA store
+            # should not land on the first request's latency.
+            self._http.prepare()
 
     @property
-    def _client(self) -> openai.AsyncOpenAI:
-        # Built inside the event loop, because the HTTP client depends on which backend runs it
-        # (aiohttp needs asyncio); an endpoint made outside any loop builds it on first use.
-        if self._client_ is None:
-            self._http = self._http_client()
-            self._client_ = openai.AsyncOpenAI(
-                base_url=self.base_url,
+    def _http(self) -> HTTPClient:
+        if self._http_ is None:
+            self._http_ = HTTPClient(
+                self.name,
                 api_key=self._api_key,
-                max_retries=0,
                 timeout=self._timeout,
-                http_client=self._http,
-            )
-        return self._client_
-
-    def _http_client(self) -> httpx2.AsyncClient:
-        options: dict[str, Any] = {
-            "timeout": httpx2.Timeout(self._timeout, connect=min(10.0, self._timeout)),
-            "limits": httpx2.Limits(
                 max_connections=self._max_connections,
-                max_keepalive_connections=self._max_connections,
-                keepalive_expiry=_KEEPALIVE_SECONDS,
-            ),
-        }
-        if self._transport is not None:
-            return httpx2.AsyncClient(transport=self._transport, **options)
-        if _running_backend() == "asyncio":
-            return openai.DefaultAioHttpClient(**options)
-        return httpx2.AsyncClient(**options)
+                transport=self._transport,
+            )
+        return self._http_
 
     # -- requests ---------------------------------------------------------------------------
 
-    def _params(self, request: ChatRequest) -> dict[str, Any]:
+    def _body(self, request: ChatRequest) -> dict[str, Any]:
+        """The JSON body of ``request`` (OpenAI API reference, "Create chat completion");
+        ``request.extra`` goes in as is, for parameters a server adds (``top_k``, ``min_p``)."""
         model = request.model or self.model
         if not model:
             raise UsageError(f"endpoint {self.name}: the request names no model and the endpoint has none")
-        params: dict[str, Any] = {"model": model, "messages": [m.to_wire() for m in request.messages]}
+        body: dict[str, Any] = {"model": model, "messages": [m.to_wire() for m in request.messages]}
         for key in ("max_tokens", "temperature", "top_p", "response_format", "tools", "tool_choice"):
             value = getattr(request, key)
             if value is not None:
-                params[key] = value
+                body[key] = value
         if request.n != 1:
-            params["n"] = request.n
-        known = {k: v for k, v in request.extra.items() if k in _SDK_PARAMS}
-        params.update(known)
-        unknown = {k: v for k, v in request.extra.items() if k not in _SDK_PARAMS}
-        if unknown:
-            params["extra_body"] = unknown
-        return params
+            body["n"] = request.n
+        body.update(request.extra)
+        return body
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        params = self._params(request)
-        body = {**params, **params.pop("extra_body", {})}
-        try:
-            # The SDK's low-level ``post`` (same client, auth, base URL and error mapping) with our
-            # already-plain JSON body: ``chat.completions.create`` would re-walk the body through
-            # its TypedDict transform and build pydantic models we only convert again — together
-            # ~0.4 ms of CPU a request, measured with cProfile at 100 in flight.
-            raw = await self._client.post("/chat/completions", body=body, cast_to=httpx2.Response)
-            self._observe(raw.headers)
-            content = raw.content
-        except openai.OpenAIError as exc:
-            raise self._convert(exc) from exc
-        except httpx2.HTTPError as exc:
-            raise EndpointConnectionError(f"{self.name}: response broke: {exc}", endpoint=self.name) from exc
-        try:
-            # utf-8-sig: a BOM before the JSON is not an error (some proxies add one).
-            data = json.loads(content.decode("utf-8-sig")) if content else None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise EndpointConnectionError(
-                f"{self.name}: malformed response: {exc}", endpoint=self.name
-            ) from exc
-        return parse_response(data, self.name)
+        reply = await self._http.send("POST", f"{self.base_url}/chat/completions", self._body(request))
+        self._observe(reply.headers)
+        if reply.status >= 400:
+            raise self._status_error(reply.status, reply.headers, reply.body)
+        return parse_response(self._json(reply.body, "malformed response"), self.name)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        """Stream the answer; SSE is decoded here, not by the SDK, so that every chunk shape
-        servers send is read by :mod:`orchestra.endpoints.wire` (the SDK's typed chunks drop a
-        tool call's object ``arguments`` and cannot say which fragment belongs to which call)."""
-        params = self._params(request)
-        params["stream"] = True
-        params["stream_options"] = {"include_usage": True}
-        decoder = SSEDecoder()
-        try:
-            async with self._client.chat.completions.with_streaming_response.create(**params) as raw:
-                self._observe(raw.headers)
-                async for line in raw.iter_lines():
-                    for payload in decoder.feed(line):
-                        if payload.strip() == "[DONE]":
-                            return
-                        for chunk in self._parse_event(payload):
-                            yield chunk
-                for payload in decoder.close():
-                    if payload.strip() != "[DONE]":
-                        for chunk in self._parse_event(payload):
-                            yield chunk
-        except openai.OpenAIError as exc:
-            raise self._convert(exc) from exc
-        except httpx2.HTTPError as exc:
-            raise EndpointConnectionError(f"{self.name}: stream broke: {exc}", endpoint=self.name) from exc
+        """Stream the answer; every chunk shape servers send is read by
+        :mod:`orchestra.endpoints.wire` (a tool call's object ``arguments`` too, and which
+        fragment belongs to which call)."""
+        body = self._body(request)
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        async with self._http.stream(f"{self.base_url}/chat/completions", body) as reply:
+            await self._check(reply)
+            async for payload in _events(reply):
+                for chunk in self._parse_event(payload):
+                    yield chunk
 
     def _parse_event(self, payload: str) -> list[ChatChunk]:
         try:
@@ -231,15 +170,10 @@ class OpenAIEndpoint:
             template = env.from_string(self.chat_template)
             return str(template.render(messages=wire, add_generation_prompt=True, bos_token="", eos_token=""))
         root = self.base_url.removesuffix("/v1")
-        try:
-            raw = await self._client.post(
-                f"{root}/apply-template", body={"messages": wire}, cast_to=httpx2.Response
-            )
-            data = raw.json()
-        except openai.OpenAIError as exc:
-            raise self._convert(exc) from exc
-        except (httpx2.HTTPError, ValueError) as exc:
-            raise EndpointConnectionError(f"{self.name}: apply-template: {exc}", endpoint=self.name) from exc
+        reply = await self._http.send("POST", f"{root}/apply-template", {"messages": wire})
+        if reply.status >= 400:
+            raise self._status_error(reply.status, reply.headers, reply.body)
+        data = self._json(reply.body, "apply-template")
         if not isinstance(data, dict) or not isinstance(data.get("prompt"), str):
             raise EndpointError(f"{self.name}: /apply-template answered without a prompt", endpoint=self.name)
         return str(data["prompt"])
@@ -249,41 +183,48 @@ class OpenAIEndpoint:
         parameters (its messages are ignored). The last chunk carries ``usage``, and ``timings``
         when the server reports them (llama.cpp: ``prompt_n`` tokens evaluated, ``cache_n`` reused).
         """
-        params = self._params(request)
-        del params["messages"]
+        body = self._body(request)
+        del body["messages"]
         for key in ("tools", "tool_choice", "response_format"):
-            params.pop(key, None)
-        extra = params.pop("extra_body", {})
-        try:
+            body.pop(key, None)
+        body.update(prompt=prompt, stream=True, stream_options={"include_usage": True})
+        url = f"{self.base_url}/completions"
+        async with contextlib.AsyncExitStack() as opened:
             try:
-                stream = await self._client.completions.create(
-                    **params, prompt=prompt, stream=True, extra_body=extra
-                )
-            except openai.APIConnectionError:
+                reply = await opened.enter_async_context(self._http.stream(url, body))
+            except EndpointConnectionError:
                 # A pooled connection the server closed after the last (possibly cancelled) stream
                 # fails before any byte is sent; resuming right after a cancel meets it. Once more.
-                stream = await self._client.completions.create(
-                    **params, prompt=prompt, stream=True, extra_body=extra
-                )
-            async with stream:
-                async for event in stream:
-                    yield self._text_chunk(event)
-        except openai.OpenAIError as exc:
-            raise self._convert(exc) from exc
-        except (httpx2.HTTPError, ValueError) as exc:
-            raise EndpointConnectionError(f"{self.name}: stream broke: {exc}", endpoint=self.name) from exc
+                reply = await opened.enter_async_context(self._http.stream(url, body))
+            await self._check(reply)
+            async for payload in _events(reply):
+                yield self._text_chunk(self._json(payload.encode(), "stream broke"))
 
     def _text_chunk(self, event: Any) -> ChatChunk:
-        choice = event.choices[0] if event.choices else None
-        usage = None
-        if event.usage is not None:
-            usage = Usage(
-                prompt_tokens=event.usage.prompt_tokens, completion_tokens=event.usage.completion_tokens
+        """A ``text_completion`` chunk (OpenAI API reference, "Completions") as a :class:`ChatChunk`."""
+        if not isinstance(event, dict):
+            raise EndpointConnectionError(
+                f"{self.name}: stream broke: an event is not an object", endpoint=self.name
             )
-        timings = (event.model_extra or {}).get("timings")
+        if event.get("error") and "choices" not in event:
+            raise self._status_error(0, {}, json.dumps(event).encode())
+        choices = event.get("choices")
+        choice = (
+            choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+        )
+        raw_usage = event.get("usage")
+        usage = None
+        if isinstance(raw_usage, dict):
+            usage = Usage(
+                prompt_tokens=_count(raw_usage.get("prompt_tokens")),
+                completion_tokens=_count(raw_usage.get("completion_tokens")),
+            )
+        timings = event.get("timings")
+        text = choice.get("text") if choice is not None else None
+        finish = choice.get("finish_reason") if choice is not None else None
         return ChatChunk(
-            delta=(choice.text or "") if choice is not None else "",
-            finish_reason=choice.finish_reason if choice is not None else None,
+            delta=text if isinstance(text, str) else "",
+            finish_reason=finish if isinstance(finish, str) else None,
             usage=usage,
             timings=timings if isinstance(timings, dict) else None,
         )
@@ -295,25 +236,18 @@ class OpenAIEndpoint:
             EndpointError: the server answered an error status (404 when it has no such route).
             EndpointConnectionError / EndpointTimeout: it could not be reached.
         """
-        try:
-            raw = await self._client.get("/models", cast_to=httpx2.Response)
-            data = raw.json() if raw.content else None
-        except openai.OpenAIError as exc:
-            raise self._convert(exc) from exc
-        except (httpx2.HTTPError, ValueError) as exc:
-            raise EndpointConnectionError(
-                f"{self.name}: malformed model list: {exc}", endpoint=self.name
-            ) from exc
+        reply = await self._http.send("GET", f"{self.base_url}/models")
+        self._observe(reply.headers)
+        if reply.status >= 400:
+            raise self._status_error(reply.status, reply.headers, reply.body)
+        data = self._json(reply.body, "malformed model list")
         entries = data.get("data") if isinstance(data, dict) else None
         if not isinstance(entries, list):
             raise EndpointConnectionError(f"{self.name}: malformed model list", endpoint=self.name)
         return [str(e["id"]) for e in entries if isinstance(e, dict) and e.get("id")]
 
     async def aclose(self) -> None:
-        client, http = self._client_, self._http
-        self._client_ = self._http = None
-        if client is not None:
-            await client.close()
+        http, self._http_ = self._http_, None
         if http is not None:
             await http.aclose()
 
@@ -323,51 +257,57 @@ class OpenAIEndpoint:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    # -- conversions (the only place that touches SDK types) --------------------------------
+    # -- answers ----------------------------------------------------------------------------
 
-    def _observe(self, headers: httpx2.Headers) -> None:
+    def _observe(self, headers: dict[str, str]) -> None:
         if self.on_headers is not None:
-            self.on_headers({k.lower(): v for k, v in headers.items()})
+            self.on_headers(headers)
 
-    def _convert(self, exc: openai.OpenAIError) -> EndpointError:
-        """The :class:`EndpointError` for an SDK error, with secrets redacted from its message (a
-        server may quote the key it was sent: OpenAI's 401 does)."""
-        error = self._classify(exc)
-        error.args = (redact(str(error)),)
-        return error
+    def _json(self, body: bytes, what: str) -> Any:
+        """``body`` parsed; a BOM before the JSON is not an error (some proxies add one)."""
+        try:
+            return json.loads(body.decode("utf-8-sig")) if body else None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise EndpointConnectionError(f"{self.name}: {what}: {exc}", endpoint=self.name) from exc
 
-    def _classify(self, exc: openai.OpenAIError) -> EndpointError:
-        if isinstance(exc, openai.APITimeoutError):
-            # The SDK's aiohttp adapter maps every aiohttp connection error, a refused connection
-            # included, to a connect *timeout*; say what happened.
-            refused = _os_error(exc)
-            if refused is None:
-                return EndpointTimeout(f"{self.name}: timed out", endpoint=self.name)
-            return EndpointConnectionError(
-                f"{self.name}: connection failed: {refused}", endpoint=self.name, reached=not _refused(exc)
-            )
-        if isinstance(exc, openai.APIConnectionError):
-            return EndpointConnectionError(
-                f"{self.name}: connection failed: {exc.__cause__ or exc}",
-                endpoint=self.name,
-                reached=not _refused(exc),
-            )
-        if isinstance(exc, openai.APIStatusError):
-            headers = {k.lower(): v for k, v in exc.response.headers.items()}
-            self._observe(exc.response.headers)
-            kind = RateLimitError if exc.status_code == 429 else EndpointError
-            code = exc.code if isinstance(exc.code, str) else None
-            code = code or (exc.type if isinstance(exc.type, str) else None)
-            return kind(
-                f"{self.name}: HTTP {exc.status_code}{f' {code}' if code else ''}{_detail(exc)}"
-                f"{self._hint(exc.status_code)}",
-                status=exc.status_code,
-                retry_after=honoured_wait(parse_retry_after(headers), self.max_retry_after),
-                endpoint=self.name,
-                headers=headers,
-                code=code,
-            )
-        return EndpointConnectionError(f"{self.name}: {exc}", endpoint=self.name)
+    async def _check(self, reply: StreamReply) -> None:
+        """Raise the error a streamed answer's status stands for, after reading its body."""
+        self._observe(reply.headers)
+        if reply.status >= 400:
+            raise self._status_error(reply.status, reply.headers, await reply.read())
+
+    def _status_error(self, status: int, headers: dict[str, str], body: bytes) -> EndpointError:
+        """The error for an HTTP error answer, read as OpenAI's error object (OpenAI API reference,
+        "Error codes": ``{"error": {"message", "type", "code", "param"}}``) or as plain text, with
+        secrets redacted from it (a server may quote the key it was sent: OpenAI's 401 does).
+        ``status`` 0 is an error object inside a 200 stream."""
+        text = body.decode("utf-8-sig", errors="replace").strip()
+        try:
+            data: Any = json.loads(text) if text else None
+        except ValueError:
+            data = None
+        error = data.get("error", data) if isinstance(data, dict) else None
+        code = message = None
+        if isinstance(error, dict):
+            code = _text(error.get("code")) or _text(error.get("type"))
+            message = _text(error.get("message"))
+        elif isinstance(error, str):
+            message = error
+        if message is None and text and data is None:
+            message = text
+        kind = RateLimitError if status == 429 else EndpointError
+        head = f"HTTP {status}" if status else "server error"
+        detail = f": {_short(message)}" if message else ""
+        found = kind(
+            f"{self.name}: {head}{f' {code}' if code else ''}{detail}{self._hint(status)}",
+            status=status or None,
+            retry_after=honoured_wait(parse_retry_after(headers), self.max_retry_after),
+            endpoint=self.name,
+            headers=headers,
+            code=code,
+        )
+        found.args = (redact(str(found)),)
+        return found
 
     def _hint(self, status: int) -> str:
         # OpenAI-compatible servers serve the API under /v1; a base URL without it gets 404s.
@@ -376,66 +316,34 @@ class OpenAIEndpoint:
         return ""
 
 
-def _running_backend() -> str | None:
-    """The async library running the current task ("asyncio", "trio"), or None outside one."""
+async def _events(reply: StreamReply) -> AsyncIterator[str]:
+    """The SSE ``data`` payloads of ``reply`` up to ``[DONE]`` (or the end of the body)."""
+    decoder = SSEDecoder()
+    async for line in reply.lines():
+        for payload in decoder.feed(line):
+            if payload.strip() == "[DONE]":
+                return
+            yield payload
+    for payload in decoder.close():
+        if payload.strip() != "[DONE]":
+            yield payload
+
+
+def _in_event_loop() -> bool:
     try:
-        return sniffio.current_async_library()
+        sniffio.current_async_library()
     except sniffio.AsyncLibraryNotFoundError:
-        return None
-
-
-def _os_error(exc: BaseException) -> OSError | None:
-    """The innermost OS-level error (not a timeout) in ``exc``'s cause chain, if any: e.g.
-    ``[Errno 111] Connect call failed ('127.0.0.1', 9)`` rather than aiohttp's wrapper of it."""
-    found: OSError | None = None
-    seen: set[int] = set()
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, OSError) and not isinstance(cause, TimeoutError):
-            found = cause
-        cause = cause.__cause__ or cause.__context__
-    return found
-
-
-def _refused(exc: BaseException) -> bool:
-    """Whether no connection was made at all (refused, unreachable, name not resolved)."""
-    error = _os_error(exc)
-    if error is None:
         return False
-    return isinstance(error, ConnectionRefusedError | socket.gaierror) or error.errno in _NOT_CONNECTED
+    return True
 
 
-_NOT_CONNECTED = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL})
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
-def _detail(exc: openai.APIStatusError) -> str:
-    """``: <the server's message>``, or nothing when the SDK has only "Error code: 404" to say."""
-    if exc.message.strip() == f"Error code: {exc.status_code}":
-        return ""
-    return f": {_short(exc.message)}"
+def _count(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
 def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-# Parameters the SDK's ``create`` takes by name; anything else goes in ``extra_body``.
-_SDK_PARAMS = frozenset(
-    {
-        "frequency_penalty",
-        "logit_bias",
-        "logprobs",
-        "top_logprobs",
-        "presence_penalty",
-        "seed",
-        "stop",
-        "user",
-        "parallel_tool_calls",
-        "metadata",
-        "store",
-        "service_tier",
-        "reasoning_effort",
-        "max_completion_tokens",
-    }
-)

@@ -1,6 +1,6 @@
 """``RetryingEndpoint``: the one retry loop of orchestra, on ``tenacity``.
 
-The SDK's own retries are off (``max_retries=0`` in :mod:`orchestra.endpoints.openai`) so that
+The HTTP layer (:mod:`orchestra.endpoints.http`) never retries, so that
 attempts are counted and paced in one place. Only errors that may go away are retried
 (:attr:`~orchestra.errors.EndpointError.retryable`: 408, 409, 429, 5xx, timeouts, connection
 errors); a 400 fails the same way every time and is raised at once. The wait is the server's

@@ -66,7 +66,7 @@ class SimulatedDrop(httpx2.RemoteProtocolError):
 
     Under uvicorn any exception does that. In-process, ``httpx2.ASGITransport`` re-raises the
     app's exception to the client instead; being httpx2's own "peer closed the connection" error,
-    it then reaches the ``openai`` SDK exactly as a dropped socket would (``APIConnectionError``).
+    it then reaches a client exactly as a dropped socket would.
     """
 
 
