@@ -58,3 +58,23 @@ def test_version_answers_without_typer() -> None:
     code = "import sys; sys.argv = ['orchestra', '--version']\nfrom orchestra.cli.main import main\nmain()"
     loaded = loaded_after(code)
     assert loaded.isdisjoint(HEAVY)
+
+
+def test_a_command_imports_only_its_own_command_module() -> None:
+    probe = (
+        "import sys, json\nfrom orchestra.cli.app import build\nbuild(['batch', 'run', 'in.jsonl'])\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('orchestra.cli.'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    loaded = set(json.loads(out.splitlines()[-1]))
+    assert "orchestra.cli.batch" in loaded
+    assert loaded.isdisjoint(
+        {"orchestra.cli.bench", "orchestra.cli.swe", "orchestra.cli.ttc", "orchestra.cli.trace"}
+    )
+
+
+def test_help_and_typos_still_see_every_command() -> None:
+    from orchestra.cli.app import build
+
+    assert {"batch", "bench", "chat", "trace", "ttc"} <= set(build(["--help"]).commands)
+    assert {"batch", "bench", "chat", "trace", "ttc"} <= set(build(["bacth"]).commands)

@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         from orchestra.cli.app import build  # inside: a Ctrl-C while importing is reported too
 
-        build().main(args=args, prog_name="orchestra")
+        build(args).main(args=args, prog_name="orchestra")
         code = 0
     except SystemExit as exc:
         code = _exit_code(exc.code)
