@@ -59,3 +59,21 @@ def test_problem_ids_are_stable_when_counts_grow() -> None:
     bigger = BankSpec(tasks=tuple(TaskSpec(t.name, t.count * 2, t.difficulty, t.config) for t in SPEC.tasks))
     grown = {p[0]: p[1:3] for p in problems(bigger)}
     assert all(grown[qid] == (question, answer) for qid, question, answer in small)
+
+
+async def test_a_redrawn_question_is_not_added_twice_even_when_a_bank_grows(tmp_path: Path) -> None:
+    # 40 draws of 1-digit sums hold 3 repeats (there are ~200 such questions); 10 hold none.
+    config = {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1}
+
+    def spec(count: int) -> BankSpec:
+        return BankSpec(tasks=(TaskSpec("chain_sum", count, "1-digit", config),), samples=1)
+
+    drawn = [p[1] for p in problems(spec(40))]
+    assert len(set(drawn)) < len(drawn)
+    path = tmp_path / "bank.jsonl.gz"
+    model = FunctionModel(_solver, name="solver")
+    assert await build_bank(path, model, spec(10), model="solver") == 10
+    added = await build_bank(path, model, spec(40), model="solver")
+    _, queries = read_bank(path)
+    questions = [q.question for q in queries]
+    assert len(set(questions)) == len(questions) == 10 + added == len(set(drawn))

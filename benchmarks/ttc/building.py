@@ -179,6 +179,7 @@ async def build_bank(
             (default: 4 characters a token).
     """
     done: set[str] = set()
+    queries: list[BankQuery] = []
     if await anyio.Path(path).exists():
         header, queries = read_bank(path)
         if (header.model, header.temperature, header.max_tokens) != (
@@ -206,7 +207,14 @@ async def build_bank(
                 generator=generator,
             ),
         )
-    todo = [p for p in problems(spec) if p[0] not in done]
+    # A generator redraws the same question (1-digit sums have ~200), and a repeat would count
+    # one question twice: only questions not yet in the bank are added.
+    seen = {q.question for q in queries} if done else set()
+    todo = []
+    for problem in problems(spec):
+        if problem[0] not in done and problem[1] not in seen:
+            seen.add(problem[1])
+            todo.append(problem)
     total = len(done) + len(todo)
     finished: list[BankQuery] = []
     count = len(done)
