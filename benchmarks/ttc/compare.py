@@ -14,14 +14,15 @@ drawn, without replacement):
 - ``oracle``: knows which samples are right; gives each query the fewest samples whose majority
   is right, cheapest queries first: the upper bound of any prefix-majority allocation.
 
-The saved-samples figure: on each seed, the accuracy of fixed-k SC at k = K is the target (the
-papers' baseline: the full fixed budget); a method's samples to reach it are interpolated along
-its curve; saved = 1 − samples / K. The interval is the 2.5–97.5 percentile over seeds; seeds on
-which a method never reaches the target are left out and counted in ``seeds_reaching``. Because
-fixed-k SC often reaches its k = K accuracy well before K, ``saved_vs_knee`` also compares with
-the k, interpolated on the seed's fixed-k curve, at which SC itself first reaches the target.
-Every point of every curve also gets the k, interpolated on the fixed-k curve, that reaches its
-accuracy.
+The saved-samples figure is read on the curves averaged over seeds, never seed by seed (on one
+seed's noisy curve the first crossing of a flat plateau comes early by chance, which inflates the
+saving). At an accuracy level, fixed-k SC's k is interpolated on its curve and the method's mean
+samples on its own (both on their running maximum); saved = 1 − samples / k. The headline level is
+fixed before any method is run, from fixed-k SC's curve alone: the accuracy at which SC has made
+90% of its gain from k = 1 to its best k (its knee). The saving is also given at the accuracy of
+fixed-k SC at k = 4, 8, 16 and K. Each figure has two 95% intervals (percentile bootstrap, 1000
+resamples): over the seeds (draw orders), and over the problems (the bank is itself a sample of
+problems; this interval is the wider, and the one to quote).
 
 The fixed-k and Certaindex points are computed from each query's draw order directly (the
 programs' own stopping rules on prefixes); seed 0 of ``certaindex`` is re-run through the
@@ -30,13 +31,13 @@ allocator and the :class:`~orchestra.ttc.ReplayEndpoint` as a check that both ag
 
 from __future__ import annotations
 
-import itertools
 import math
 import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestra.benchmarks.ttc.saving import k_for_accuracy, saving_figures
 from orchestra.chat import ChatRequest
 from orchestra.errors import UsageError
 from orchestra.ttc import (
@@ -61,7 +62,9 @@ __all__ = ["METHODS", "Comparison", "Curve", "compare"]
 METHODS = ("sc", "certaindex", "posterior", "adaptive", "oracle")
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 POSTERIOR_THRESHOLDS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
-BUDGETS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 20.0, 24.0)
+RESAMPLES = 1000
+"""Bootstrap resamples of each interval."""
+BUDGETS = (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 20.0, 24.0, 28.0, 32.0)
 
 
 @dataclass
@@ -73,6 +76,8 @@ class Curve:
     accuracy: list[list[float]] = field(default_factory=list)  # [setting][seed]
     samples: list[list[float]] = field(default_factory=list)
     tokens: list[list[float]] = field(default_factory=list)
+    query_accuracy: list[list[float]] = field(default_factory=list)  # [setting][query], over seeds
+    query_samples: list[list[float]] = field(default_factory=list)
 
     def mean(self, which: str) -> list[float]:
         """Mean over seeds of ``accuracy``, ``samples`` or ``tokens``, per setting."""
@@ -87,7 +92,8 @@ class Comparison:
     seeds: int
     k_max: int
     curves: dict[str, Curve]
-    saved: dict[str, dict[str, float]]
+    saved: dict[str, dict[str, dict[str, float | None]]]
+    """Per method and level (``knee``, ``k=N``): see :func:`_figures`."""
     allocator_check: bool | None
 
     def to_json(self) -> dict[str, Any]:
@@ -111,42 +117,6 @@ class Comparison:
                 "k_equivalent": [k_for_accuracy(sc, a) for a in acc],
             }
         return out
-
-
-def k_for_accuracy(sc_accuracy: Sequence[float], target: float) -> float | None:
-    """The k at which fixed-k SC reaches ``target``, by linear interpolation on its running maximum.
-
-    None when SC never reaches it.
-    """
-    best, envelope = 0.0, []
-    for a in sc_accuracy:
-        best = max(best, a)
-        envelope.append(best)
-    if target <= envelope[0]:
-        return 1.0
-    for k in range(1, len(envelope)):
-        lo, hi = envelope[k - 1], envelope[k]
-        if hi >= target > lo:
-            return k + (target - lo) / (hi - lo)
-    return None
-
-
-def _samples_to_reach(samples: Sequence[float], accuracy: Sequence[float], target: float) -> float | None:
-    points = sorted(zip(samples, accuracy, strict=True))
-    if points[0][1] >= target:
-        return points[0][0]
-    for (s0, a0), (s1, a1) in itertools.pairwise(points):
-        if a1 >= target > a0:
-            return s0 + (s1 - s0) * (target - a0) / (a1 - a0)
-    return None
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    pos = q * (len(ordered) - 1)
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 class _Seeded:
@@ -196,15 +166,21 @@ def prefix_leaders(answers: Sequence[str | None]) -> list[str | None]:
 
 def _fixed_k(runs: Sequence[_Seeded], k_max: int) -> Curve:
     curve = Curve("sc", [float(k) for k in range(1, k_max + 1)])
+    count = len(runs[0].answers)
     for k in range(1, k_max + 1):
         acc, toks = [], []
+        per_query = [0.0] * count
         for run in runs:
-            n = len(run.answers)
-            acc.append(sum(run.right(i, a[:k]) for i, a in enumerate(run.answers)) / n)
-            toks.append(sum(sum(t[:k]) for t in run.tokens) / n)
+            right = [run.prefix_right[i][k - 1] for i in range(count)]
+            for i, r in enumerate(right):
+                per_query[i] += r
+            acc.append(sum(right) / count)
+            toks.append(sum(sum(t[:k]) for t in run.tokens) / count)
         curve.accuracy.append(acc)
         curve.samples.append([float(k)] * len(runs))
         curve.tokens.append(toks)
+        curve.query_accuracy.append([r / len(runs) for r in per_query])
+        curve.query_samples.append([float(k)] * count)
     return curve
 
 
@@ -230,30 +206,42 @@ def _certainties(answers: Sequence[str | None], posterior: bool) -> list[tuple[f
     return out
 
 
-def _stopping(runs: Sequence[_Seeded], name: str, thresholds: Sequence[float], k_max: int) -> Curve:
+def _stopping(
+    runs: Sequence[_Seeded], name: str, thresholds: Sequence[float], k_max: int, min_samples: int
+) -> Curve:
     """Certaindex stopping on every prefix: the rules of :mod:`orchestra.ttc.certaindex` in one pass."""
     curve = Curve(name, list(thresholds))
     posterior = name == "posterior"
     paths = [[_certainties(a, posterior) for a in run.answers] for run in runs]
+    count = len(runs[0].answers)
     for t in thresholds:
         acc, samples, toks = [], [], []
+        query_right, query_used = [0.0] * count, [0.0] * count
         for run, path in zip(runs, paths, strict=True):
             right = used = spent = 0
             for i, answers in enumerate(run.answers):
                 n = next(
-                    (m for m in range(2, k_max + 1) if path[i][m - 1][1] and path[i][m - 1][0] >= t - 1e-12),
+                    (
+                        m
+                        for m in range(min_samples, k_max + 1)
+                        if path[i][m - 1][1] and path[i][m - 1][0] >= t - 1e-12
+                    ),
                     k_max,
                 )
-                right += run.right(i, answers[:n])
+                ok = run.right(i, answers[:n])
+                right += ok
                 used += n
                 spent += sum(run.tokens[i][:n])
-            count = len(run.answers)
+                query_right[i] += ok
+                query_used[i] += n
             acc.append(right / count)
             samples.append(used / count)
             toks.append(spent / count)
         curve.accuracy.append(acc)
         curve.samples.append(samples)
         curve.tokens.append(toks)
+        curve.query_accuracy.append([r / len(runs) for r in query_right])
+        curve.query_samples.append([u / len(runs) for u in query_used])
     return curve
 
 
@@ -269,14 +257,27 @@ def _adaptive(
     curve.accuracy = [[] for _ in budgets]
     curve.samples = [[] for _ in budgets]
     curve.tokens = [[] for _ in budgets]
+    count = len(queries)
+    curve.query_accuracy = [[0.0] * count for _ in budgets]
+    curve.query_samples = [[0.0] * count for _ in budgets]
     for seed in range(seeds):
-        for slot, (acc, samples, tokens) in enumerate(
-            _adaptive_seed(queries, seed, budgets, k_max, max_tokens, estimator)
-        ):
-            curve.accuracy[slot].append(acc)
-            curve.samples[slot].append(samples)
-            curve.tokens[slot].append(tokens)
+        for slot, point in enumerate(_adaptive_seed(queries, seed, budgets, k_max, max_tokens, estimator)):
+            curve.accuracy[slot].append(sum(point.right) / count)
+            curve.samples[slot].append(sum(point.used) / count)
+            curve.tokens[slot].append(point.tokens / count)
+            for i in range(count):
+                curve.query_accuracy[slot][i] += point.right[i] / seeds
+                curve.query_samples[slot][i] += point.used[i] / seeds
     return curve
+
+
+@dataclass(frozen=True)
+class _Point:
+    """One checkpoint of one adaptive run: per query, right or not and samples used; tokens in all."""
+
+    right: list[bool]
+    used: list[int]
+    tokens: int
 
 
 def _adaptive_seed(
@@ -286,8 +287,8 @@ def _adaptive_seed(
     k_max: int,
     max_tokens: int,
     estimator: Estimator,
-) -> list[tuple[float, float, float]]:
-    """One seed of adaptive allocation: (accuracy, mean samples, mean tokens) at each budget."""
+) -> list[_Point]:
+    """One seed of adaptive allocation: each query's outcome at each budget."""
     count = len(queries)
     bank = ReplayBank(queries, seed)
     endpoint = ReplayEndpoint(bank)
@@ -303,7 +304,7 @@ def _adaptive_seed(
         allocator.add(q.id, program)
     correct = [bank.correct_answers(q.id) for q in queries]
     checkpoints = [round(b * count) for b in budgets]
-    points: list[tuple[float, float, float]] = []
+    points: list[_Point] = []
     sent = 0
     while len(points) < len(checkpoints):
         step = allocator.next()
@@ -313,10 +314,11 @@ def _adaptive_seed(
             if sent not in checkpoints:
                 continue
         # At a checkpoint, or out of work (every query done): this and later budgets read the same.
-        right = sum(
-            1 for p, ok in zip(programs, correct, strict=True) if p.leader is not None and p.leader in ok
+        point = _Point(
+            [p.leader is not None and p.leader in ok for p, ok in zip(programs, correct, strict=True)],
+            [len(p.answers) for p in programs],
+            allocator.budget.spent.tokens,
         )
-        point = (right / count, sent / count, allocator.budget.spent.tokens / count)
         points.append(point)
         if not isinstance(step, Dispatch):
             points += [point] * (len(checkpoints) - len(points))
@@ -326,27 +328,32 @@ def _adaptive_seed(
 def _oracle(runs: Sequence[_Seeded], k_max: int) -> Curve:
     budgets = [b for b in BUDGETS if b <= k_max]
     curve = Curve("oracle", budgets)
+    count = len(runs[0].answers)
     for b in budgets:
         acc, samples, toks = [], [], []
+        query_right, query_used = [0.0] * count, [0.0] * count
         for run in runs:
             needs = []
             for i, answers in enumerate(run.answers):
                 k = next((m for m in range(1, k_max + 1) if run.right(i, answers[:m])), None)
                 if k is not None:
-                    needs.append((k, sum(run.tokens[i][:k])))
+                    needs.append((k, sum(run.tokens[i][:k]), i))
             needs.sort()
-            count = len(run.answers)
             limit, used, spent, right = b * count, 0, 0, 0
-            for k, t in needs:
+            for k, t, i in needs:
                 if used + k > limit:
                     break
                 used, spent, right = used + k, spent + t, right + 1
+                query_right[i] += 1
+                query_used[i] += k
             acc.append(right / count)
             samples.append(used / count)
             toks.append(spent / count)
         curve.accuracy.append(acc)
         curve.samples.append(samples)
         curve.tokens.append(toks)
+        curve.query_accuracy.append([r / len(runs) for r in query_right])
+        curve.query_samples.append([u / len(runs) for u in query_used])
     return curve
 
 
@@ -386,6 +393,7 @@ def compare(
     k_max: int = 32,
     max_tokens: int = 32,
     estimator: Estimator = contender_gain,
+    min_samples: int = 2,
     on_progress: Callable[[str], None] | None = None,
 ) -> Comparison:
     """Run the comparison.
@@ -398,6 +406,7 @@ def compare(
         k_max: the largest fixed k.
         max_tokens: the completion bound of the replayed requests (the bank's).
         estimator: the adaptive method's gain estimate.
+        min_samples: Certaindex's samples before it may stop (>= 2).
         on_progress: called with each method's name as it starts.
 
     Raises:
@@ -408,6 +417,8 @@ def compare(
         raise UsageError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(METHODS)}")
     if not queries or seeds < 1:
         raise UsageError("compare: need at least one query and one seed")
+    if min_samples < 2:
+        raise UsageError("compare: Certaindex needs --min-samples of at least 2")
     k_max = min(k_max, min(len(q.samples) for q in queries))
     runs = [_Seeded(queries, seed, k_max) for seed in range(seeds)]
     curves = {"sc": _fixed_k(runs, k_max)}
@@ -416,49 +427,60 @@ def compare(
         if on_progress is not None:
             on_progress(method)
         if method == "certaindex":
-            curves[method] = _stopping(runs, method, THRESHOLDS, k_max)
+            curves[method] = _stopping(runs, method, THRESHOLDS, k_max, min_samples)
             check = all(
                 _check_allocator(
-                    queries, curves[method], i, EntropyCertainty(THRESHOLDS[i]), k_max, max_tokens
+                    queries,
+                    curves[method],
+                    i,
+                    EntropyCertainty(THRESHOLDS[i], min_samples),
+                    k_max,
+                    max_tokens,
                 )
                 for i in (0, len(THRESHOLDS) // 2)
             )
         elif method == "posterior":
-            curves[method] = _stopping(runs, method, POSTERIOR_THRESHOLDS, k_max)
+            curves[method] = _stopping(runs, method, POSTERIOR_THRESHOLDS, k_max, min_samples)
         elif method == "adaptive":
             curves[method] = _adaptive(queries, seeds, k_max, max_tokens, estimator)
         elif method == "oracle":
             curves[method] = _oracle(runs, k_max)
-    saved = {name: _saved(curves["sc"], curve, k_max) for name, curve in curves.items() if name != "sc"}
-    return Comparison(len(queries), seeds, k_max, curves, saved, check)
+    return Comparison(len(queries), seeds, k_max, curves, _figures(curves, k_max), check)
 
 
-def _saved(sc: Curve, curve: Curve, k_max: int) -> dict[str, float]:
-    """Samples saved reaching fixed-k SC's accuracy at k = K: against K, and against the k at which
-    fixed-k SC itself first reaches that accuracy on the same seed (its knee; never more than K)."""
-    fractions, knee_fractions, reached = [], [], 0
-    seeds = len(sc.accuracy[0])
-    for seed in range(seeds):
-        target = sc.accuracy[k_max - 1][seed]
-        need = _samples_to_reach(
-            [row[seed] for row in curve.samples], [row[seed] for row in curve.accuracy], target
-        )
-        if need is None:
-            continue
-        reached += 1
-        fractions.append(1.0 - need / k_max)
-        knee = k_for_accuracy([row[seed] for row in sc.accuracy], target) or float(k_max)
-        knee_fractions.append(1.0 - need / knee)
-    if not fractions:
-        nan = float("nan")
-        return {"saved": nan, "low": nan, "high": nan, "seeds_reaching": 0.0, "saved_vs_knee": nan}
-    return {
-        "saved": statistics.fmean(fractions),
-        "low": _percentile(fractions, 0.025),
-        "high": _percentile(fractions, 0.975),
-        "seeds_reaching": reached / seeds,
-        "target_accuracy": statistics.fmean(sc.accuracy[k_max - 1]),
-        "saved_vs_knee": statistics.fmean(knee_fractions),
-        "saved_vs_knee_low": _percentile(knee_fractions, 0.025),
-        "saved_vs_knee_high": _percentile(knee_fractions, 0.975),
-    }
+def _levels(k_max: int) -> list[str]:
+    return ["knee"] + [f"k={k}" for k in sorted({k for k in (4, 8, 16) if k < k_max} | {k_max})]
+
+
+def _figures(curves: dict[str, Curve], k_max: int) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Saved samples per method and level, with intervals over the seeds and over the problems."""
+    sc = curves["sc"]
+    others = {name: curve for name, curve in curves.items() if name != "sc"}
+    levels = _levels(k_max)
+    by_seed = saving_figures(
+        sc.accuracy, {n: (c.samples, c.accuracy) for n, c in others.items()}, levels, resamples=RESAMPLES
+    )
+    by_problem = saving_figures(
+        sc.query_accuracy,
+        {n: (c.query_samples, c.query_accuracy) for n, c in others.items()},
+        levels,
+        resamples=RESAMPLES,
+    )
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for name in others:
+        out[name] = {}
+        for level in levels:
+            seeds, problems = by_seed[name][level], by_problem[name][level]
+            out[name][level] = {
+                "accuracy": seeds["accuracy"],
+                "sc_k": seeds["sc_k"],
+                "samples": seeds["samples"],
+                "saved": seeds["saved"],
+                "seeds_low": seeds["low"],
+                "seeds_high": seeds["high"],
+                "seeds_reached": seeds["reached"],
+                "problems_low": problems["low"],
+                "problems_high": problems["high"],
+                "problems_reached": problems["reached"],
+            }
+    return out

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestra.benchmarks.ttc.compare import Comparison
+from orchestra.benchmarks.ttc.saving import KNEE_GAIN
 from orchestra.errors import UsageError
 
 __all__ = ["print_report", "write_json", "write_plot"]
@@ -24,8 +25,19 @@ _LABELS = {
 }
 
 
-def _pct(x: float) -> str:
-    return "–" if math.isnan(x) else f"{100 * x:.1f}%"
+def _pct(x: float | None) -> str:
+    return "–" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
+
+
+def _num(x: float | None) -> str:
+    return "not reached" if x is None else f"{x:.1f}"
+
+
+def _interval(low: float | None, high: float | None, reached: float | None) -> str:
+    if low is None or high is None:
+        return "–"
+    note = "" if reached is None or reached >= 1.0 else f" ({reached:.0%} reach)"
+    return f"{_pct(low)} – {_pct(high)}{note}"
 
 
 def print_report(comparison: Comparison, console: Console) -> None:
@@ -37,21 +49,33 @@ def print_report(comparison: Comparison, console: Console) -> None:
         f"accuracy {_pct(sc['accuracy'][-1])}, {sc['mean_tokens'][-1]:.0f} tokens/query"
     )
     table = Table(
-        title="Samples saved reaching the accuracy of fixed-k SC at k=K (95% interval over seeds); "
-        "the knee is the k at which fixed-k SC itself first reaches it"
+        title="Samples saved at equal accuracy, on the curves averaged over seeds. Levels come from "
+        f"fixed-k SC alone: its knee ({KNEE_GAIN:.0%} of its gain from k=1 to its best k) and its "
+        "accuracy at k=N. 95% bootstrap intervals over seeds and over problems"
     )
-    for column in ("method", "saved vs k=K", "interval", "saved vs SC's knee", "interval ", "seeds reaching"):
-        table.add_column(column, justify="left" if column == "method" else "right")
-    for name, saved in data["saved_at_equal_accuracy"].items():
-        nan = float("nan")
-        table.add_row(
-            _LABELS.get(name, name),
-            _pct(saved["saved"]),
-            f"{_pct(saved['low'])} – {_pct(saved['high'])}",
-            _pct(saved.get("saved_vs_knee", nan)),
-            f"{_pct(saved.get('saved_vs_knee_low', nan))} – {_pct(saved.get('saved_vs_knee_high', nan))}",
-            _pct(saved["seeds_reaching"]),
-        )
+    for column in (
+        "method",
+        "level",
+        "accuracy",
+        "SC's k",
+        "samples",
+        "saved",
+        "over seeds",
+        "over problems",
+    ):
+        table.add_column(column, justify="left" if column in ("method", "level") else "right")
+    for name, by_level in data["saved_at_equal_accuracy"].items():
+        for level, f in by_level.items():
+            table.add_row(
+                _LABELS.get(name, name),
+                level,
+                _pct(f["accuracy"]),
+                f"{f['sc_k']:.1f}",
+                _num(f["samples"]),
+                _pct(f["saved"]),
+                _interval(f["seeds_low"], f["seeds_high"], f["seeds_reached"]),
+                _interval(f["problems_low"], f["problems_high"], f["problems_reached"]),
+            )
     console.print(table)
     curves = Table(title="Accuracy against mean samples per query (mean over seeds)")
     curves.add_column("method")
