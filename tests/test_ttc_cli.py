@@ -92,6 +92,37 @@ def test_bench_ttc_runs_offline_on_a_bank(tmp_path: Path) -> None:
     # The oracle is an upper bound of every method at every budget it reaches.
     oracle = data["curves"]["oracle"]
     assert max(oracle["accuracy"]) >= max(data["curves"]["sc"]["accuracy"])
+    knee = data["saved_at_equal_accuracy"]["oracle"]["knee"]
+    assert knee["saved"] > 0 and knee["problems_low"] <= knee["saved"] <= knee["problems_high"]
+    assert set(data["saved_at_equal_accuracy"]["adaptive"]) == {"knee", "k=4", "k=8"}
+
+    # A slice of the bank (a held-out part) and Certaindex's minimum samples.
+    part = tmp_path / "part.json"
+    result = CliRunner().invoke(
+        app,
+        [
+            "bench",
+            "ttc",
+            "--bank",
+            str(bank),
+            "--seeds",
+            "3",
+            "--problems",
+            "2:",
+            "--min-samples",
+            "3",
+            "--methods",
+            "certaindex",
+            "-o",
+            str(part),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(part.read_text())
+    assert data["queries"] == 4 and data["allocator_check"] is True
+    assert min(data["curves"]["certaindex"]["mean_samples"]) >= 3
+    bad = CliRunner().invoke(app, ["bench", "ttc", "--bank", str(bank), "--problems", "half"])
+    assert bad.exit_code != 0 and "START:STOP" in (bad.output + str(bad.exception))
 
 
 def test_the_shipped_bank_is_a_valid_bank_of_32_samples_a_problem() -> None:
@@ -99,8 +130,13 @@ def test_the_shipped_bank_is_a_valid_bank_of_32_samples_a_problem() -> None:
     from orchestra.ttc import normalize_answer, read_bank
 
     header, queries = read_bank(_default_bank())
-    assert header.model == "smollm2-135m" and len(queries) >= 150
+    assert header.model == "smollm2-135m" and len(queries) >= 300
     assert len({q.id for q in queries}) == len(queries)
+    # The first 164 problems hold repeated questions (1-digit sums are few); those added since
+    # repeat neither them nor each other.
+    first = {q.question for q in queries[:164]}
+    later = [q.question for q in queries[164:]]
+    assert len(set(later)) == len(later) and not first & set(later)
     assert all(len(q.samples) >= 32 for q in queries)
     for q in queries:
         for s in q.samples:
