@@ -112,5 +112,9 @@ def contender_gain(state: QueryState) -> float:
     n = len(state.answers)
     if n == 0:
         return 1.0
+    if not counts:
+        return min(1.0, 2.0 / (n + 1.0))  # vote_flip_gain is 1 when no sample gave an answer
     mass = (sum(counts[:2]) + 2.0) / (n + len(counts) + 1.0)
-    return vote_flip_gain(state) * min(1.0, mass)
+    # _flip directly, as vote_flip_gain(state) would call it (counts computed once: a hot path).
+    flip = _flip(counts[0], counts[1] if len(counts) > 1 else 0, n, len(counts), 4, 1.0)
+    return flip * min(1.0, mass)
