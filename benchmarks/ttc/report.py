@@ -128,6 +128,19 @@ def write_plot(comparison: Comparison, path: Path) -> Path:
         style = {"sc": "o-", "oracle": "k--"}.get(name, ".-")
         for ax, x in zip(axes, ("mean_samples", "mean_tokens"), strict=True):
             ax.plot(curve[x], curve["accuracy"], style, label=_LABELS.get(name, name), markersize=3)
+    knee = next(
+        (f["knee"]["accuracy"] for f in data["saved_at_equal_accuracy"].values() if "knee" in f), None
+    )
+    if knee is not None:  # the headline level of the saved-samples figure
+        for ax in axes:
+            ax.axhline(knee, color="grey", linestyle=":", linewidth=1)
+        axes[0].annotate(
+            f"fixed-k SC's knee ({KNEE_GAIN:.0%} of its gain)",
+            (1, knee),
+            fontsize=7,
+            color="grey",
+            va="bottom",
+        )
     axes[0].set_xlabel("mean samples per query")
     axes[1].set_xlabel("mean tokens per query")
     axes[0].set_ylabel("accuracy")
