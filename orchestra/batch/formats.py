@@ -63,6 +63,7 @@ __all__ = [
 DUPLICATE_ID = "duplicate_custom_id"  # the error code of a row whose custom_id an earlier row has
 _BOM = b"\xef\xbb\xbf"
 _GENERATED = re.compile(r"line-\d+(~\d+)?")
+_REQUEST_ID = re.compile(r"request-\d+(~\d+)?")  # the ids IterableSource generates
 
 # Chat-completion body fields that map onto ChatRequest's own fields; the rest go to ``extra``.
 _REQUEST_FIELDS = (
@@ -247,6 +248,24 @@ def _request(messages: Any, fields: dict[str, Any], where: str) -> ChatRequest:
 # -- sources ----------------------------------------------------------------------------------
 
 
+def _unused(candidate: str, reserved: set[str]) -> str:
+    """``candidate``, or ``candidate~k`` with the first k that no real id in ``reserved`` uses."""
+    base, k = candidate, 0
+    while candidate in reserved:
+        k += 1
+        candidate = f"{base}~{k}"
+    return candidate
+
+
+def _real_id(item: Any) -> str | None:
+    """The id a Python batch item gives itself (None when it leaves the id to us)."""
+    if isinstance(item, BatchRow):
+        return item.custom_id
+    if isinstance(item, dict):
+        return _id_of(item)
+    return None
+
+
 @runtime_checkable
 class RowSource(Protocol):
     """Where a batch's rows come from: scanned once, each queued row loaded again when sent."""
@@ -291,11 +310,7 @@ class JsonlSource:
         """
         if self._reserved is None:
             self._reserved = self._real_generated_like_ids()
-        candidate, k = f"line-{line}", 0
-        while candidate in self._reserved:
-            k += 1
-            candidate = f"line-{line}~{k}"
-        return candidate
+        return _unused(f"line-{line}", self._reserved)
 
     def _real_generated_like_ids(self) -> set[str]:
         """Real ids of the form ``line-N[~k]``; a byte search first, so most files are not parsed."""
@@ -356,23 +371,32 @@ class JsonlSource:
 class IterableSource:
     """Rows given in Python: :class:`BatchRow`, ``ChatRequest``, a prompt string, or an input dict.
 
-    Rows without an id are called ``request-N`` (N counts from 0 in iteration order).
+    Rows without an id are called ``request-N`` (N counts from 0 in iteration order), unless a
+    real id anywhere in the input is already ``request-N``: then ``request-N~1`` (or the next
+    number no real id uses), so a generated id never takes a real row's place, wherever in the
+    input the real row comes. To know every real id before the first is generated, a one-shot
+    iterator (a generator) is read to its end first, keeping only references: the batch engine
+    queues every row's ticket as soon as it is read anyway, so this holds no more in memory. A
+    re-iterable input (a list) is walked twice instead.
 
     Args:
-        items: the requests; consumed once, lazily.
+        items: the requests; read once more for their ids when re-iterable.
     """
 
     def __init__(self, items: Iterable[BatchRow | ChatRequest | str | dict[str, Any]]) -> None:
         self._items = items
 
     def scan(self) -> Iterator[tuple[BatchRow | BadLine, BatchRow | BadLine]]:
-        for index, item in enumerate(self._items):
-            row = self._row(item, index)
+        items = self._items
+        if iter(items) is items:  # an iterator: a second pass would find it empty
+            items = list(items)
+        reserved = {cid for cid in map(_real_id, items) if cid is not None and _REQUEST_ID.fullmatch(cid)}
+        for index, item in enumerate(items):
+            row = self._row(item, index, _unused(f"request-{index}", reserved))
             yield row, row
 
     @staticmethod
-    def _row(item: Any, index: int) -> BatchRow | BadLine:
-        default_id = f"request-{index}"
+    def _row(item: Any, index: int, default_id: str) -> BatchRow | BadLine:
         if isinstance(item, BatchRow):
             return item
         if isinstance(item, ChatRequest):
