@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from orchestra.batch import BatchRunner, IterableSource, Journal, JsonlSource
+from orchestra.batch import BatchRow, BatchRunner, IterableSource, Journal, JsonlSource
 from orchestra.chat import ChatRequest
+
+Item = BatchRow | ChatRequest | str | dict[str, Any]
 from orchestra.testing import FunctionModel
 
 
@@ -52,7 +55,7 @@ async def test_generated_ids_never_take_a_real_id(tmp_path: Path) -> None:
 async def test_ids_generated_for_a_lazy_iterable_never_take_a_later_real_id(tmp_path: Path) -> None:
     # A generator is read once; the real rows called request-0 / request-1~1 come after the rows
     # whose ids are generated, so only knowing every real id first keeps them apart.
-    def rows() -> Iterator[object]:
+    def rows() -> Iterator[Item]:
         yield "no id: request-0 is taken, so request-0~1"
         yield {"prompt": "no id either: request-1"}
         yield {"id": "request-0", "prompt": "a real row called request-0"}
@@ -73,7 +76,7 @@ async def test_ids_generated_for_a_lazy_iterable_never_take_a_later_real_id(tmp_
 
 
 def test_a_list_is_walked_for_its_ids_and_keeps_its_order() -> None:
-    items: list[object] = ["first", {"id": "request-0", "prompt": "real"}, "third"]
+    items: list[Item] = ["first", {"id": "request-0", "prompt": "real"}, "third"]
     ids = [row.custom_id for _, row in IterableSource(items).scan()]
     assert ids == ["request-0~1", "request-0", "request-2"]
     assert [row.custom_id for _, row in IterableSource(items).scan()] == ids  # stable
