@@ -11,9 +11,9 @@ from typing import Any
 
 from orchestra.batch import BatchRow, BatchRunner, IterableSource, Journal, JsonlSource
 from orchestra.chat import ChatRequest
+from orchestra.testing import FunctionModel
 
 Item = BatchRow | ChatRequest | str | dict[str, Any]
-from orchestra.testing import FunctionModel
 
 
 def _lines(path: Path) -> list[dict[str, object]]:
