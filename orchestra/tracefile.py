@@ -30,6 +30,7 @@ from pydantic import BaseModel
 
 from orchestra.errors import UsageError
 from orchestra.redact import redact_value
+from orchestra.text_files import read_user_text
 from orchestra.trace import Span, Trace, TraceListener
 
 __all__ = ["TraceFile", "TraceFileWriter", "read_trace", "to_json", "write_trace"]
@@ -193,7 +194,7 @@ def read_trace(path: str | Path) -> TraceFile:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_user_text(path)
     except OSError as exc:
         raise UsageError(f"cannot read the trace file {path}: {exc.strerror or exc}") from exc
     trace = Trace(listeners=[])

@@ -26,6 +26,7 @@ from pydantic import Field
 
 from orchestra._tool import Tool
 from orchestra.errors import UsageError
+from orchestra.text_files import read_user_text
 
 __all__ = ["BM25Index", "Document", "load_corpus", "make_search", "snippet", "tokenize"]
 
@@ -158,15 +159,14 @@ def _document(record: Mapping[str, Any], where: str, default_id: str | None = No
 
 def _load_jsonl(path: Path) -> list[Document]:
     documents = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"search corpus {path.name}:{number}: not valid JSON ({exc.msg})") from exc
-            documents.append(_document(record, f"{path.name}:{number}", default_id=str(number)))
+    for number, line in enumerate(read_user_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"search corpus {path.name}:{number}: not valid JSON ({exc.msg})") from exc
+        documents.append(_document(record, f"{path.name}:{number}", default_id=str(number)))
     return documents
 
 
@@ -174,7 +174,7 @@ _TEXT_SUFFIXES = (".txt", ".md")
 
 
 def _load_passages(path: Path) -> list[Document]:
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = read_user_text(path, errors="replace")
     passages = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
     if not passages:
         raise UsageError(f"search corpus {str(path)!r} has no text")
@@ -184,7 +184,7 @@ def _load_passages(path: Path) -> list[Document]:
 def _load_directory(root: Path) -> list[Document]:
     documents = []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in _DOC_SUFFIXES):
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = read_user_text(path, errors="replace")
         first = next((line.strip() for line in text.splitlines() if line.strip()), "")
         title = first.lstrip("#").strip() if first.startswith("#") else ""
         documents.append(Document(id=path.relative_to(root).as_posix(), title=title or path.stem, text=text))

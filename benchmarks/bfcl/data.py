@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from orchestra.errors import UsageError
+from orchestra.text_files import read_user_text, user_text
 
 __all__ = [
     "BFCL_VERSION",
@@ -158,14 +159,14 @@ class DataSource:
         if self.root.is_file():
             try:
                 with zipfile.ZipFile(self.root) as archive:
-                    return archive.read(name).decode("utf-8")
+                    return user_text(archive.read(name), f"{self.root}:{name}")
             except KeyError:
                 return None
             except (zipfile.BadZipFile, OSError) as exc:
                 raise UsageError(f"BFCL data {self.root}: not a readable wheel ({exc})") from exc
         path = self.root / name
         try:
-            return path.read_text(encoding="utf-8") if path.is_file() else None
+            return read_user_text(path) if path.is_file() else None
         except OSError as exc:
             raise UsageError(f"BFCL data {path}: {exc.strerror or exc}") from exc
 

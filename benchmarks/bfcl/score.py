@@ -18,6 +18,7 @@ from typing import Any
 from orchestra.benchmarks.bfcl.checker import Verdict, check_item
 from orchestra.benchmarks.bfcl.data import Item
 from orchestra.errors import UsageError
+from orchestra.text_files import read_user_text
 
 __all__ = ["CategoryScore", "decode_result", "read_results", "score_items", "write_verdicts"]
 
@@ -85,7 +86,7 @@ def read_results(path: str | Path) -> dict[str, Any]:
     """
     target = Path(path)
     try:
-        text = target.read_text(encoding="utf-8")
+        text = read_user_text(target)
     except OSError as exc:
         raise UsageError(f"results {target}: {exc.strerror or exc}") from exc
     results: dict[str, Any] = {}

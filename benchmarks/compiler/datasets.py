@@ -28,6 +28,7 @@ from typing import Any, Literal
 import httpx2
 
 from orchestra.errors import UsageError
+from orchestra.text_files import BOM, user_text
 
 __all__ = [
     "DATASET_FILES",
@@ -108,7 +109,9 @@ def parse_questions(raw: bytes | str, where: str) -> list[Question]:
         UsageError: not JSON, not a list, or an entry lacking ``question``/``answer``.
     """
     try:
-        data = json.loads(raw)
+        data = json.loads(
+            user_text(raw, f"dataset {where}") if isinstance(raw, bytes) else raw.removeprefix(BOM)
+        )
     except (ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"dataset {where}: not valid JSON ({exc})") from exc
     if not isinstance(data, list):

@@ -15,6 +15,7 @@ from typing import Any
 
 from orchestra.benchmarks.swe._task import SWETask, read_json_records
 from orchestra.errors import UsageError
+from orchestra.text_files import read_user_text
 
 __all__ = ["Prediction", "load_predictions", "predictions_for", "write_predictions"]
 
@@ -37,7 +38,7 @@ class Prediction:
 
 
 def _records(path: Path) -> list[Any]:
-    text = path.read_text(encoding="utf-8") if path.is_file() else None
+    text = read_user_text(path) if path.is_file() else None
     if text is not None and text.lstrip().startswith("{") and "\n{" not in text.strip():
         data = json.loads(text) if text.strip() else {}
         if isinstance(data, dict) and "instance_id" not in data:

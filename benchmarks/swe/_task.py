@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestra.errors import UsageError
+from orchestra.text_files import read_user_text
 
 __all__ = [
     "SWETask",
@@ -121,7 +122,7 @@ def load_task_dir(path: Path) -> SWETask:
     """
     where = str(path)
     try:
-        meta = tomllib.loads((path / "task.toml").read_text(encoding="utf-8"))
+        meta = tomllib.loads(read_user_text(path / "task.toml"))
     except FileNotFoundError as exc:
         raise UsageError(f"{where}: no task.toml") from exc
     except tomllib.TOMLDecodeError as exc:
@@ -190,7 +191,7 @@ def read_json_records(path: Path) -> list[Any]:
         UsageError: the file is missing or a line does not parse (the message names the line).
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_user_text(path)
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from exc
     stripped = text.lstrip()

@@ -25,6 +25,7 @@ from typing import Any
 from orchestra.benchmarks.swe._effects import effects_of_command, effects_of_tool
 from orchestra.benchmarks.swe._replay import Action, Step
 from orchestra.errors import UsageError
+from orchestra.text_files import read_user_text
 
 __all__ = ["Run", "read_mini_swe_agent", "read_orchestra_trace", "read_run"]
 
@@ -66,7 +67,7 @@ def read_mini_swe_agent(path: Path, data: dict[str, Any] | None = None) -> Run:
     Raises:
         UsageError: not a mini-swe-agent trajectory, or no timestamps in it.
     """
-    data = data if data is not None else json.loads(path.read_text(encoding="utf-8"))
+    data = data if data is not None else json.loads(read_user_text(path))
     fmt = str(data.get("trajectory_format", ""))
     messages = data.get("messages")
     if not fmt.startswith("mini-swe-agent") or not isinstance(messages, list):
@@ -116,7 +117,7 @@ def read_orchestra_trace(path: Path) -> Run:
         UsageError: a line that is not a span, or no model calls.
     """
     spans = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_user_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -159,7 +160,7 @@ def read_run(path: str | Path) -> Run:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
+    text = read_user_text(path)
     if text.lstrip().startswith("{") and '"messages"' in text[:200_000]:
         try:
             return read_mini_swe_agent(path, json.loads(text))

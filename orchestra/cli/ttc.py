@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
 from orchestra.errors import UsageError
+from orchestra.text_files import read_user_text
 
 __all__ = ["app", "load_questions", "run_cmd"]
 
@@ -51,7 +52,7 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
         raise UsageError(f"{path}: no such file")
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for number, line in enumerate(path.read_text().splitlines(), 1):
+    for number, line in enumerate(read_user_text(path).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -72,7 +73,7 @@ def _done_ids(out: Path) -> set[str]:
     if not out.exists():
         return set()
     done = set()
-    for line in out.read_text().splitlines():
+    for line in read_user_text(out, errors="replace").splitlines():
         try:
             done.add(str(json.loads(line)["id"]))
         except (json.JSONDecodeError, KeyError, TypeError):

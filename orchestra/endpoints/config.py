@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from orchestra.errors import ConfigError, UsageError
 from orchestra.redact import redact
+from orchestra.text_files import read_user_text
 
 __all__ = [
     "ENDPOINTS_ENV",
@@ -101,15 +102,15 @@ def load_endpoints(path: Path) -> list[EndpointSpec]:
         ConfigError: the file is missing, not TOML, or an entry is invalid (the message names it).
     """
     try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        data = tomllib.loads(read_user_text(path))  # a BOM or CRLFs (Windows editors) are harmless
     except FileNotFoundError as exc:
         raise ConfigError(f"endpoints file not found: {path}") from exc
     except IsADirectoryError as exc:
         raise ConfigError(f"endpoints file {path} is a directory, not a file") from exc
     except OSError as exc:
         raise ConfigError(f"cannot read endpoints file {path}: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"endpoints file {path} is not UTF-8 text: {exc.reason}") from exc
+    except UsageError as exc:  # not UTF-8
+        raise ConfigError(f"endpoints file {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     entries = data.get("endpoints")

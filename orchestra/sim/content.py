@@ -32,9 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestra.errors import ConfigError
+from orchestra.errors import ConfigError, UsageError
 from orchestra.sim.config import SimConfig
 from orchestra.sim.wire import BadRequest, SimRequest, count_tokens
+from orchestra.text_files import read_user_text
 
 __all__ = ["VOCABULARY", "ContentSource", "Reply", "ScriptLine", "load_script"]
 
@@ -132,9 +133,11 @@ def load_script(path: Path) -> list[ScriptLine]:
         ConfigError: the file is missing, empty, or a line is invalid (with its line number).
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_user_text(path)  # a BOM or CRLFs (Windows editors) are harmless
     except OSError as exc:
         raise ConfigError(f"simulator script {path}: {exc.strerror or exc}") from exc
+    except UsageError as exc:  # not UTF-8
+        raise ConfigError(f"simulator script {exc}") from None
     lines = []
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
