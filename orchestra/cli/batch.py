@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from orchestra.cli.boundary import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_TERMINATED, report
+from orchestra.cli.boundary import terminated as sigterm_arrived
 from orchestra.cli.help import example, new_app
 from orchestra.cli.observe import observed
 from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, JsonOpt, ModelOpt, TraceOpt, VerboseOpt
@@ -157,6 +158,13 @@ def _finish(
         console.print(f"[red]error:[/red] {escape(summary['output_error'])}", soft_wrap=True)
         return EXIT_FAILED_ROWS
     if summary.get("interrupted"):
+        done = summary["rows"].get("ok", 0) + summary["rows"].get("failed", 0)
+        console.print(
+            f"interrupted{' by SIGTERM' if terminated else ''}: {done} rows are in the output; "
+            "run the same command again to resume",
+            soft_wrap=True,
+            markup=False,
+        )
         return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     stopped = summary.get("stopped") or {}
     if stopped:
@@ -318,13 +326,13 @@ def _run(
     except KeyboardInterrupt:
         runner = holder.get("runner")
         if runner is None:
-            return EXIT_INTERRUPTED
+            raise  # before the first row: nothing to summarise; the boundary prints the line
         runner.stats.interrupted = True
     except OutputError:
         if holder.get("runner") is None:
             raise
     runner = holder["runner"]
-    terminated = bool(holder.get("terminated"))
+    terminated = bool(holder.get("terminated")) or sigterm_arrived()
     if terminated:
         runner.stats.interrupted = True
     result = runner.stats.summary(runner.probe, input=input, output=output)

@@ -8,6 +8,12 @@ Exit codes are the same in every command:
   endpoint does not serve);
 - 130 / 143: interrupted by SIGINT (Ctrl-C) / SIGTERM (128 + the signal number, as shells do).
 
+SIGTERM (what docker, systemd, Kubernetes and ``kill`` send) is Ctrl-C in every command
+(:func:`handle_sigterm`): the command stops the way it stops on Ctrl-C, so what it finished is
+kept (a batch's journal, ``ttc run``'s answers, ``bench bfcl --mode accuracy``'s rows) and a rerun
+resumes; then one line, and 143. Python's default for SIGTERM is to die at once, with no line,
+no flush and no cleanup.
+
 Task groups (anyio) wrap what their tasks raise in an ``ExceptionGroup``; the user's mistake is a
 leaf of that group, so the group is unwrapped here and its most telling leaf is reported. Every
 message is printed as plain text, never as rich markup: an error quotes paths, TOML
@@ -16,7 +22,10 @@ message is printed as plain text, never as rich markup: an error quotes paths, T
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from types import FrameType
 from typing import IO
 
 from orchestra.errors import OrchestraError, UsageError
@@ -27,16 +36,49 @@ __all__ = [
     "EXIT_TERMINATED",
     "EXIT_USAGE",
     "exit_code",
+    "handle_sigterm",
     "leaves",
     "one_line",
     "primary",
     "report",
+    "terminated",
 ]
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+_terminated = False  # a SIGTERM arrived: the interrupt it caused exits 143, not 130
+
+
+def handle_sigterm() -> None:
+    """From now on, SIGTERM interrupts this process as Ctrl-C does (then exits 143, not 130).
+
+    The handler hands the signal to whatever handles SIGINT at that moment: inside ``anyio.run``
+    that is asyncio's runner, which cancels the main task, so every task group unwinds, every
+    ``finally`` runs (journals are flushed and closed) and a ``KeyboardInterrupt`` comes out;
+    elsewhere ``KeyboardInterrupt`` is raised where the main thread is. Either way each command's
+    own Ctrl-C handling runs, then :func:`report`. Only the main thread may install it.
+    """
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    global _terminated
+    _terminated = True
+    on_sigint = signal.getsignal(signal.SIGINT)
+    if callable(on_sigint) and on_sigint is not signal.default_int_handler:
+        on_sigint(signal.SIGINT, frame)  # asyncio's runner: cancel the main task, then interrupt
+        return
+    raise KeyboardInterrupt  # also when SIGINT is ignored (a job started with & in a script)
+
+
+def terminated() -> bool:
+    """Whether a SIGTERM has arrived (the interrupt it caused is reported with exit code 143)."""
+    return _terminated
+
 
 # OS errors about a path the user named: a usage error, reported with the path and the reason.
 _PATH_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
@@ -74,7 +116,7 @@ def exit_code(exc: BaseException) -> int:
     """The exit code for ``exc`` (unwrapping groups): see the module docstring."""
     exc = primary(exc)
     if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if _terminated else EXIT_INTERRUPTED
     if isinstance(exc, (UsageError, *_PATH_ERRORS)):
         return EXIT_USAGE
     return EXIT_FAILURE
@@ -102,7 +144,7 @@ def report(exc: BaseException, stream: IO[str] | None = None) -> int:
     """Print ``error: <one line>`` to ``stream`` (stderr) and return the exit code for ``exc``."""
     stream = stream or sys.stderr
     if isinstance(primary(exc), KeyboardInterrupt):
-        stream.write("interrupted\n")
+        stream.write("interrupted by SIGTERM\n" if _terminated else "interrupted\n")
     else:
         stream.write(f"error: {one_line(exc)}\n")
     stream.flush()

@@ -28,8 +28,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         sys.stdout.write(f"orchestra {__version__}\n")
         return
-    from orchestra.cli.boundary import report
+    from orchestra.cli.boundary import EXIT_INTERRUPTED, EXIT_TERMINATED, handle_sigterm, report, terminated
 
+    handle_sigterm()  # before anything slow: a SIGTERM while importing is reported too
     try:
         from orchestra.cli.app import build  # inside: a Ctrl-C while importing is reported too
 
@@ -37,9 +38,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = 0
     except SystemExit as exc:
         code = _exit_code(exc.code)
+        if _from_interrupt(exc):  # typer turns a KeyboardInterrupt into a silent exit 130
+            code = report(KeyboardInterrupt())
+        elif code == EXIT_INTERRUPTED and terminated():  # a command that reported it itself
+            code = EXIT_TERMINATED
     except BaseException as exc:  # the boundary: every error becomes one line
         code = report(exc)
     _exit_now(code)
+
+
+def _from_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while handling a KeyboardInterrupt (Ctrl-C, or SIGTERM)."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        if isinstance(link, KeyboardInterrupt):
+            return True
+        seen.add(id(link))
+        link = link.__cause__ or link.__context__
+    return False
 
 
 def _exit_code(code: object) -> int:

@@ -1,0 +1,120 @@
+"""SIGTERM (docker, systemd, Kubernetes, ``kill``) stops every long-running command as Ctrl-C
+does: what it finished is kept, one line is printed, and the exit code is 143 (130 for Ctrl-C).
+Python's default was to die at once with no line (issue: ``orchestra bench ...`` and
+``orchestra run`` did not handle SIGTERM). Each command runs as a real subprocess against the
+simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from orchestra.sim import SimConfig, SimProcess
+
+ORCHESTRA = [sys.executable, "-m", "orchestra"]
+
+
+@pytest.fixture(scope="module")
+def slow() -> Iterator[SimProcess]:
+    """A server whose every answer takes 30 s: a command is surely mid-request when signalled."""
+    with SimProcess(SimConfig(ttft=30.0)) as sim:
+        yield sim
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "ORCHESTRA_ENDPOINTS")}
+    return {**env, "NO_COLOR": "1", "COLUMNS": "100"}
+
+
+def _signal_when(args: list[str], ready: Callable[[], bool], sig: int) -> tuple[int, str]:
+    """Start ``orchestra ARGS``, send ``sig`` once ``ready()``, and return (exit code, stderr)."""
+    proc = subprocess.Popen(
+        [*ORCHESTRA, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )
+    deadline = time.monotonic() + 60
+    while not ready() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err
+
+
+def _one_line(err: str, expected: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines == [expected], err  # one line: no traceback, no "Aborted!"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "What is 2+3?", "-t", "calculator"],
+        ["chat", "hi"],
+        ["run", "What is 2+3?", "-t", "calculator", "--strategy", "async"],
+    ],
+    ids=["run", "chat", "run-async"],
+)
+def test_sigterm_stops_a_command_mid_request_with_one_line_and_143(slow: SimProcess, args: list[str]) -> None:
+    before = slow.stats().requests
+    code, err = _signal_when(
+        [*args, "-e", slow.url, "--model", "sim-model"],
+        lambda: slow.stats().requests > before,
+        signal.SIGTERM,
+    )
+    assert code == 143
+    _one_line(err, "interrupted by SIGTERM")
+
+
+def test_ctrl_c_still_exits_130(slow: SimProcess) -> None:
+    before = slow.stats().requests
+    code, err = _signal_when(
+        ["run", "What is 2+3?", "-t", "calculator", "-e", slow.url, "--model", "sim-model"],
+        lambda: slow.stats().requests > before,
+        signal.SIGINT,
+    )
+    assert code == 130
+    _one_line(err, "interrupted")
+
+
+def test_sigterm_during_the_model_check_of_a_batch_keeps_the_input_and_exits_143(tmp_path: Path) -> None:
+    # The server takes 30 s to list its models: the batch is stopped before its first row.
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text(json.dumps({"id": "a", "prompt": "x"}) + "\n")
+    with SimProcess(SimConfig(ttft=30.0)) as sim:
+        code, err = _signal_when(
+            ["batch", "run", str(source), "-o", str(out), "-e", sim.url, "--model", "sim-model", "-q"],
+            lambda: sim.stats().requests > 0 or out.exists(),
+            signal.SIGTERM,
+        )
+    assert code == 143, err
+    assert "Traceback" not in err and "interrupted" in err
+    assert source.read_text() == json.dumps({"id": "a", "prompt": "x"}) + "\n"
+
+
+def test_sigterm_keeps_the_answers_ttc_run_finished_and_a_rerun_resumes(tmp_path: Path) -> None:
+    questions, out = tmp_path / "q.jsonl", tmp_path / "answers.jsonl"
+    questions.write_text(
+        "".join(json.dumps({"id": f"q{i}", "question": f"{i}+1?"}) + "\n" for i in range(40))
+    )
+    args = ["ttc", "run", str(questions), "--method", "sc", "-k", "2", "-o", str(out), "--concurrency", "2"]
+    with SimProcess(SimConfig(ttft=0.05, content="echo")) as sim:
+        args += ["-e", sim.url, "--model", "sim-model"]
+        code, err = _signal_when(
+            args, lambda: out.exists() and out.read_text().count("\n") >= 3, signal.SIGTERM
+        )
+        assert code == 143, err
+        _one_line(err.split("\n", 1)[-1] if err.startswith("\r") else err, "interrupted by SIGTERM")
+        kept = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+        assert 3 <= len(kept) < 40 and len(set(kept)) == len(kept)
+        again = subprocess.run([*ORCHESTRA, *args], capture_output=True, text=True, timeout=120, env=_env())
+        assert again.returncode == 0, again.stderr
+    ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert sorted(ids) == sorted(f"q{i}" for i in range(40))  # each once: the kept ones not redone
