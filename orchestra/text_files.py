@@ -16,7 +16,7 @@ from pathlib import Path
 
 from orchestra.errors import UsageError
 
-__all__ = ["BOM", "read_user_text", "user_text"]
+__all__ = ["BOM", "cut_torn_line", "read_user_text", "user_text"]
 
 BOM = "\ufeff"
 
@@ -52,3 +52,22 @@ def read_user_text(path: str | os.PathLike[str], *, errors: str = "strict") -> s
         UsageError: the file is not UTF-8 (with ``errors="strict"``).
     """
     return user_text(Path(path).read_bytes(), str(path), errors=errors)
+
+
+def cut_torn_line(path: str | os.PathLike[str]) -> None:
+    """Cut a last line that has no newline (a kill mid-write) from a JSONL file we append to.
+
+    An append after a torn line would join the two into one line that parses as neither, so
+    the new record would be lost too. Files that do not exist or end with a newline are left
+    as they are.
+    """
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as handle:
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) == b"\n":
+            return
+        handle.seek(0)
+        data = handle.read()
+        handle.truncate(data.rfind(b"\n") + 1)

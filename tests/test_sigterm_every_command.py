@@ -118,3 +118,55 @@ def test_sigterm_keeps_the_answers_ttc_run_finished_and_a_rerun_resumes(tmp_path
         assert again.returncode == 0, again.stderr
     ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
     assert sorted(ids) == sorted(f"q{i}" for i in range(40))  # each once: the kept ones not redone
+
+
+def _lines(path: Path) -> int:
+    return path.read_text().count("\n") if path.exists() else 0
+
+
+def test_sigterm_keeps_the_tasks_swe_solve_finished_and_a_rerun_solves_only_the_rest(tmp_path: Path) -> None:
+    out = tmp_path / "preds.jsonl"
+    args = ["bench", "swe", "solve", "-o", str(out), "-j", "1", "--max-steps", "2"]
+    with SimProcess(SimConfig(ttft=0.2)) as sim:
+        args += ["-e", sim.url, "--model", "sim-model"]
+        code, err = _signal_when(args, lambda: _lines(out) >= 2, signal.SIGTERM)
+        assert code == 143, err
+        assert err.strip().splitlines()[-1] == "interrupted by SIGTERM" and "Traceback" not in err
+        kept = [json.loads(line)["instance_id"] for line in out.read_text().splitlines()]
+        assert 2 <= len(kept) < 12
+        before = sim.stats().requests
+        again = subprocess.run([*ORCHESTRA, *args], capture_output=True, text=True, timeout=300, env=_env())
+        assert again.returncode == 0, again.stderr
+        assert f"{len(kept)} tasks already solved" in again.stdout
+        assert sim.stats().requests > before
+    ids = [json.loads(line)["instance_id"] for line in out.read_text().splitlines()]
+    assert len(ids) == 12 == len(set(ids)) and set(kept) <= set(ids)
+
+
+def test_a_torn_last_line_is_cut_before_an_append(tmp_path: Path) -> None:
+    from orchestra.text_files import cut_torn_line
+
+    path = tmp_path / "answers.jsonl"
+    path.write_text('{"id": "a"}\n{"id": "b", "ans')  # killed mid-write
+    cut_torn_line(path)
+    assert path.read_text() == '{"id": "a"}\n'
+    cut_torn_line(path)  # a whole file is left as it is
+    assert path.read_text() == '{"id": "a"}\n'
+    path.write_text('{"torn')
+    cut_torn_line(path)
+    assert path.read_text() == ""
+
+
+BFCL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bfcl"
+
+
+@pytest.mark.skipif(not BFCL.is_dir(), reason="no shared BFCL data")
+def test_sigterm_keeps_the_rows_a_bfcl_replay_finished(tmp_path: Path) -> None:
+    rows = tmp_path / "rows.jsonl"
+    args = ["bench", "bfcl", "run", "--mode", "latency", "-c", "parallel", "-n", "40", "--ttft", "0.3"]
+    args += ["--tps", "0", "--concurrency", "1", "--data", str(BFCL), "-o", str(tmp_path)]
+    code, err = _signal_when(args, lambda: _lines(rows) >= 2, signal.SIGTERM)
+    assert code == 143, err
+    _one_line(err, "interrupted by SIGTERM")
+    kept = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert 2 <= len(kept) < 160 and all("strategy" in r for r in kept)

@@ -193,7 +193,9 @@ def run(
     if mode == "accuracy":
         _accuracy(category, strategy or "compiler", limit, out, data, concurrency, endpoint, model, endpoints)
         return
+    import contextlib
     import json
+    from dataclasses import asdict
 
     import anyio
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -214,10 +216,18 @@ def run(
 
     console = Console()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with contextlib.ExitStack() as stack:
+        progress = stack.enter_context(Progress(*columns, console=console, transient=True))
         task = progress.add_task("replaying", total=len(items) * len(names))
+        sink = None
+        if out is not None:  # each row on disk as it finishes: an interrupted run keeps them
+            out.mkdir(parents=True, exist_ok=True)
+            sink = stack.enter_context((out / "rows.jsonl").open("w", encoding="utf-8"))
 
         def advance(row: ReplayRow) -> None:
+            if sink is not None:
+                sink.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+                sink.flush()
             progress.update(task, advance=1, description=f"{row.strategy} {row.category}")
 
         result = anyio.run(lambda: run_replay(items, config, on_row=advance))

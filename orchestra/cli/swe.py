@@ -147,30 +147,44 @@ def solve(
 ) -> None:
     """Solve tasks with a coding agent (file tools and a shell in a temporary checkout); write predictions.
 
+    Each prediction is appended to OUT as its task is solved, so an interrupted run (Ctrl-C,
+    SIGTERM) keeps them, and running the same command again solves only the tasks not in OUT.
+
     Example: orchestra bench swe solve --out preds.jsonl --samples 4 && orchestra bench swe grade -p preds.jsonl
     """
     from orchestra.benchmarks.swe import SolveConfig, solve_all, write_predictions, write_traces
     from orchestra.endpoints.config import resolve_specs
     from orchestra.endpoints.stack import connect
     from orchestra.strategies import get_strategy
+    from orchestra.text_files import cut_torn_line
 
     get_strategy(strategy)
     specs = resolve_specs(endpoint, model, endpoints)
     loaded = load_tasks_option(tasks, repos)[:limit]
+    kept = _kept_predictions(out)
+    todo = [t for t in loaded if t.instance_id not in kept]
     name = specs[0].model or specs[0].name if specs else "orchestra"
     config = SolveConfig(
         strategy=strategy, samples=samples, max_steps=max_steps, concurrency=concurrency, model_name=str(name)
     )
     console = Console()
-    with _progress(console) as progress:
-        bar = progress.add_task("solving", total=len(loaded))
+    if len(todo) < len(loaded):
+        console.print(
+            f"{len(loaded) - len(todo)} tasks already solved in {out}", markup=False, highlight=False
+        )
+    cut_torn_line(out)
+    with _progress(console) as progress, out.open("a", encoding="utf-8") as sink:
+        bar = progress.add_task("solving", total=len(todo))
 
         def done(result: Any) -> None:
+            sink.write(json.dumps(result.prediction.to_dict()) + "\n")
+            sink.flush()  # kept on disk now: an interrupt loses no solved task
+            kept[result.task.instance_id] = result.prediction
             progress.update(bar, advance=1, description=f"solved {result.task.instance_id}")
 
         async def main() -> list[Any]:
             async with connect(specs) as conn:
-                return await solve_all(loaded, conn.default, config, on_done=done)
+                return await solve_all(todo, conn.default, config, on_done=done)
 
         results = anyio.run(main)
     for result in results:
@@ -179,10 +193,32 @@ def solve(
         size = len(chosen.patch.splitlines())
         note = f" [red]{chosen.error}[/red]" if chosen.error else ""
         console.print(f"{result.task.instance_id}: {size} patch lines{votes}{note}", soft_wrap=True)
-    write_predictions([r.prediction for r in results], out)
+    write_predictions([kept[t.instance_id] for t in loaded if t.instance_id in kept], out)  # task order
     console.print(f"predictions written to {out}")
     if trace_dir is not None:
         console.print(f"{len(write_traces(results, trace_dir))} trace files written to {trace_dir}")
+
+
+def _kept_predictions(out: Path) -> dict[str, Any]:
+    """The predictions an earlier (perhaps interrupted) ``solve`` left in ``out``, by instance id.
+
+    A line that does not parse (cut by a kill) is dropped: its task is solved again.
+    """
+    from orchestra.benchmarks.swe import Prediction
+    from orchestra.text_files import read_user_text
+
+    kept: dict[str, Any] = {}
+    if not out.is_file():
+        return kept
+    for line in read_user_text(out, errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+            iid, patch = record["instance_id"], record.get("model_patch")
+        except (ValueError, KeyError, TypeError):
+            continue
+        if isinstance(iid, str) and (patch is None or isinstance(patch, str)):
+            kept[iid] = Prediction(iid, str(record.get("model_name_or_path", "")), patch)
+    return kept
 
 
 @app.command("replay")

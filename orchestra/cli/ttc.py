@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
 from orchestra.errors import UsageError
-from orchestra.text_files import read_user_text
+from orchestra.text_files import cut_torn_line, read_user_text
 
 __all__ = ["app", "load_questions", "run_cmd"]
 
@@ -173,7 +173,8 @@ def run_cmd(
             for row in todo:
                 allocator.add(row["id"], _program(row, method, k, max_tokens, verifier))
             written: set[str] = set()
-            with out.open("a") as sink, Progress(*columns, console=console) as progress:
+            cut_torn_line(out)
+            with out.open("a", encoding="utf-8") as sink, Progress(*columns, console=console) as progress:
                 task = progress.add_task(f"{method.value}: queries", total=len(todo))
 
                 def write(qid: str) -> None:
