@@ -125,7 +125,7 @@ def test_ray_engine_shards_share_the_limit_and_merge_exactly_once(
     out = tmp_path / "out.jsonl"
     out.write_bytes(b"".join(dumps_row(_ok(f"r{i}")) for i in range(30)))  # a previous run did these
     (tmp_path / "endpoints.toml").write_text(
-        f'[[endpoints]]\nname = "sim"\nbase_url = "{ray_sim.url}"\nmodel = "m"\nrpm = 50\nwindow = 1.0\n',
+        f'[[endpoints]]\nname = "sim"\nbase_url = "{ray_sim.url}"\nmodel = "sim-model"\nrpm = 50\nwindow = 1.0\n',
         encoding="utf-8",
     )
     args = [
@@ -148,3 +148,70 @@ def test_ray_engine_shards_share_the_limit_and_merge_exactly_once(
     summary = json.loads((tmp_path / "out.summary.json").read_text())
     assert summary["shards"] == 2 and summary["rows"]["ok"] == 150
     assert summary["this_run"]["ok"] == 120 and summary["this_run"]["skipped_already_done"] == 30
+
+
+# -- final errors and the model check (as a local run does them) --------------------------------
+
+
+async def test_an_endpoint_one_shard_finds_unusable_fails_at_once_in_every_other_shard() -> None:
+    from orchestra.batch.ray_engine import SharedRoutingPolicy
+    from orchestra.endpoints.pool import EndpointPool
+    from orchestra.errors import EndpointError, EndpointUnavailable
+
+    limiter = LimiterActor()
+    quota = EndpointError("wire: HTTP 429 insufficient_quota", status=429, code="insufficient_quota")
+    shards = [FunctionModel(lambda request: quota, name="wire") for _ in range(2)]
+    pools = [
+        EndpointPool(
+            [SharedLimitedEndpoint(e, limiter)],
+            name="m",
+            policy=SharedRoutingPolicy(["wire"], {"wire": limiter}),
+        )
+        for e in shards
+    ]
+    with pytest.raises(EndpointUnavailable, match="insufficient_quota"):
+        await pools[0].complete(ChatRequest.of("x"))
+    with pytest.raises(EndpointUnavailable, match="insufficient_quota") as caught:
+        await pools[1].complete(ChatRequest.of("y"))  # the other shard: no request is sent
+    assert len(shards[0].requests) == 1 and shards[1].requests == []
+    assert not caught.value.retryable
+    assert limiter.stats()["in_flight"] == 0  # every permit came back
+
+
+@pytest.mark.slow
+def test_ray_engine_stops_early_on_a_final_error_and_leaves_every_row_for_a_resume(tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    from test_final_errors import OK, QUOTA
+    from wire_server import WireServer, http
+
+    models = http(200, {"object": "list", "data": [{"id": "m", "object": "model"}]})  # GET /models first
+
+    from orchestra.batch.ray_engine import run_ray
+    from orchestra.endpoints import EndpointSpec
+
+    _input(tmp_path / "in.jsonl", 200)
+    out = tmp_path / "out.jsonl"
+    with WireServer([models, QUOTA]) as server:
+        spec = EndpointSpec(name="wire", base_url=server.url, model="m")
+        summary = run_ray(tmp_path / "in.jsonl", out, [spec], shards=2, num_cpus=2, concurrency=10)
+        sent = len(server.requests)
+    assert sent <= 11  # the model list, then at most one wave: no shard burnt through its rows
+    assert (
+        summary["rows"]["left_for_resume"] == 200 and summary["rows"]["ok"] == summary["rows"]["failed"] == 0
+    )
+    assert "insufficient_quota" in summary["stopped"]["m"]
+    assert not out.exists() or out.read_text() == ""
+    with WireServer([models, OK]) as server:  # the quota topped up: the resume sends every row once
+        spec = EndpointSpec(name="wire", base_url=server.url, model="m")
+        summary = run_ray(tmp_path / "in.jsonl", out, [spec], shards=2, num_cpus=2)
+    ids = [row["custom_id"] for _, _, row in iter_journal(out)]
+    assert sorted(ids) == sorted(f"r{i}" for i in range(200)) and summary["rows"]["ok"] == 200
+
+
+def test_ray_engine_checks_the_model_before_starting_ray(ray_sim: SimProcess, tmp_path: Path) -> None:
+    _input(tmp_path / "in.jsonl", 3)
+    args = ["run", str(tmp_path / "in.jsonl"), "-o", str(tmp_path / "out.jsonl"), "-e", ray_sim.url]
+    result = CliRunner().invoke(app, [*args, "--model", "gpt-4o", "--engine", "ray", "-q"])
+    assert result.exit_code == 2, result.output
+    assert "does not serve model 'gpt-4o'" in result.output
+    assert ray_sim.stats().requests == 0  # the model list is not a completion; no row was sent

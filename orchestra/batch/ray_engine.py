@@ -11,6 +11,17 @@
   and release permits through it (:class:`SharedLimitedEndpoint`), so the cluster as a whole
   respects the endpoint's RPM, TPM and concurrency, and a 429 pauses every worker. A limiter per
   worker would instead multiply the limit by the number of workers.
+- **An unusable endpoint stops every shard.** When one shard finds an endpoint unusable (an
+  exhausted quota, a refused key, an unknown model, an address never reached:
+  :attr:`orchestra.faults.Fault.endpoint_final`), its pool disables it as a local run's does, and
+  the disabling goes to the endpoint's actor (:class:`SharedRoutingPolicy`); every other shard's
+  next request to it fails at once with that reason, without a request. So each lane stops early
+  with one reason and leaves its rows for a resume, as in a local run, instead of every shard
+  paying the error again.
+- **Models checked first.** As in a local run, each endpoint is asked which models it serves
+  (``GET /models``, :func:`~orchestra.endpoints.served.check_models`) before Ray is started: a
+  model it does not serve is a usage error, and an endpoint file entry with no model gets the
+  server's only one.
 - **Journals and merge.** Each shard writes its own journal (``OUT.jsonl.shards/shard-K-of-N.jsonl``,
   the same exactly-once journal as a local run). When every shard is done,
   :func:`~orchestra.batch.journal.merge_journals` writes OUT.jsonl with one line per ``custom_id``,
@@ -27,9 +38,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import shutil
+import signal
+import threading
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -44,12 +57,14 @@ from orchestra.endpoints.base import Endpoint, WrapperEndpoint
 from orchestra.endpoints.config import EndpointSpec
 from orchestra.endpoints.limited import LimitedEndpoint, close_stream, failure_effect
 from orchestra.endpoints.limits import Outcome, Permit, RateLimiter
-from orchestra.errors import UsageError
+from orchestra.endpoints.routing import RoutingPolicy
+from orchestra.errors import EndpointUnavailable, UsageError
 
 __all__ = [
     "LimiterActor",
     "ShardSource",
     "SharedLimitedEndpoint",
+    "SharedRoutingPolicy",
     "prepare_shards",
     "run_ray",
     "shard_of",
@@ -185,13 +200,29 @@ class LimiterActor:
         self._waiter = LimitedEndpoint(_NoEndpoint(), self.limiter)
         self._permits: dict[int, Permit] = {}
         self._ids = itertools.count(1)
+        self.disabled: str | None = None
 
     async def acquire(self, tokens: int) -> int:
-        """Wait until a request of ``tokens`` tokens may be sent; returns its permit number."""
+        """Wait until a request of ``tokens`` tokens may be sent; returns its permit number, or 0
+        when the endpoint is disabled (see :meth:`disable`; :meth:`reason` says why)."""
+        if self.disabled is not None:
+            return 0
         permit = await self._waiter.acquire(tokens)
+        if self.reason() is not None:  # disabled while this request waited: it is not sent
+            self.limiter.release(permit, 0, Outcome.CANCELLED)
+            return 0
         number = next(self._ids)
         self._permits[number] = permit
         return number
+
+    def disable(self, reason: str) -> None:
+        """Take the endpoint out of use for every worker, for good (the first reason is kept)."""
+        if self.disabled is None:
+            self.disabled = reason
+
+    def reason(self) -> str | None:
+        """Why the endpoint is disabled (None: it is in use)."""
+        return self.disabled
 
     def release(self, number: int, used_tokens: int | None, outcome: str) -> None:
         """Hand a permit back (``outcome``: an :class:`Outcome` value)."""
@@ -245,6 +276,13 @@ class SharedLimitedEndpoint(WrapperEndpoint):
         else:
             target(dict(headers), _PERMIT.get())
 
+    async def _acquire(self, tokens: int) -> int:
+        number = int(await self._call("acquire", tokens))
+        if number == 0:  # another worker found the endpoint unusable: fail as it did, unsent
+            reason = await self._call("reason")
+            raise EndpointUnavailable(str(reason or f"{self.name}: disabled"), endpoint=self.name)
+        return number
+
     def _tokens(self, request: ChatRequest) -> int:
         budget = request.max_tokens or request.extra.get("max_completion_tokens") or self.default_max_tokens
         return request.estimated_prompt_tokens() + int(budget) * request.n
@@ -258,7 +296,7 @@ class SharedLimitedEndpoint(WrapperEndpoint):
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
         tokens = self._tokens(request)
-        number = await self._call("acquire", tokens)
+        number = await self._acquire(tokens)
         token = _PERMIT.set(number)
         try:
             response = await self.inner.complete(request)
@@ -273,7 +311,7 @@ class SharedLimitedEndpoint(WrapperEndpoint):
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
         """Stream under one permit, released with the usage chunk's count."""
         tokens = self._tokens(request)
-        number = await self._call("acquire", tokens)
+        number = await self._acquire(tokens)
         chunks = self.inner.stream(request)
         used: int | None = None
         try:
@@ -288,6 +326,30 @@ class SharedLimitedEndpoint(WrapperEndpoint):
             await self._call("release", number, used, Outcome.OK.value)
         finally:
             await close_stream(chunks)
+
+
+class SharedRoutingPolicy(RoutingPolicy):
+    """A shard's routing policy whose disabling of an endpoint reaches every shard.
+
+    The pool disables a member for good on a final error or when it was never reached
+    (:class:`~orchestra.endpoints.routing.RoutingPolicy`); here that also disables it in the
+    member's :class:`LimiterActor`, whose next ``acquire`` from any shard then refuses.
+
+    Args:
+        names: the pool's members (endpoint names).
+        limiters: endpoint name -> its :class:`LimiterActor` (a Ray actor handle or the object).
+    """
+
+    def __init__(self, names: Sequence[str], limiters: Mapping[str, Any]) -> None:
+        super().__init__(names)
+        self.limiters = limiters
+
+    def disable(self, name: str, reason: str) -> None:
+        first = self.health[name].disabled is None
+        super().disable(name, reason)
+        if first and name in self.limiters:
+            target = self.limiters[name].disable
+            (target.remote if hasattr(target, "remote") else target)(reason)  # Ray: fire and forget
 
 
 def _used(usage: Usage | None) -> int | None:
@@ -318,7 +380,10 @@ def _shard_lanes(
         limited = SharedLimitedEndpoint(raw, limiters[spec.name])
         members.setdefault(spec.model, []).append(MeteredEndpoint(limited, meter, prices, model=spec.model))
     lanes: dict[str, Endpoint] = {
-        model: RetryingEndpoint(EndpointPool(group, name=model)) for model, group in members.items()
+        model: RetryingEndpoint(
+            EndpointPool(group, name=model, policy=SharedRoutingPolicy([e.name for e in group], limiters))
+        )
+        for model, group in members.items()
     }
     return lanes, [e for group in members.values() for e in group]
 
@@ -335,6 +400,7 @@ async def _shard_main(job: dict[str, Any]) -> dict[str, Any]:
             concurrency=job["concurrency"],
             journal=Journal(job["journal"], retry_failed=job["retry_failed"]),
             max_row_attempts=job["max_row_attempts"],
+            served=job.get("served"),
         )
         source = ShardSource(JsonlSource(job["input"]), job["index"], job["count"])
         stats = await runner.run(source)
@@ -422,6 +488,19 @@ def _combine(parts: list[dict[str, Any]], merged: Path, wall: float, **where: An
     return total
 
 
+def _keeping_sigterm(start: Any) -> None:
+    """Call ``start`` (``ray.init``), keeping this process's SIGTERM handler.
+
+    ``ray.init`` replaces it with one that calls ``sys.exit(15)``; the CLI's handler turns SIGTERM
+    into the Ctrl-C path instead (shards cancelled, their journals kept, exit code 143).
+    """
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    start()
+    if main and previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _start_limiters(ray: Any, specs: list[EndpointSpec], concurrency: int) -> dict[str, Any]:
     """One :class:`LimiterActor` per endpoint; ``num_cpus=0`` leaves the CPUs to the shard tasks."""
     actor = ray.remote(LimiterActor).options(num_cpus=0, max_concurrency=100_000)
@@ -465,19 +544,26 @@ def run_ray(
         num_cpus: CPUs of a local Ray instance (None: Ray's default).
 
     Raises:
-        UsageError: Ray is not installed, or a spec is unusable.
+        UsageError: Ray is not installed, a spec is unusable, or an endpoint does not serve its
+            model (checked before Ray starts).
+        EndpointError: an endpoint's model list could not be fetched (e.g. nothing listens).
     """
+    from orchestra.endpoints.served import check_models
+
     ray = _import_ray()
     started = time.monotonic()
     output = Path(output)
+    specs, served_models = anyio.run(check_models, list(specs))
     owns = not ray.is_initialized()
     if owns:
-        ray.init(
-            address=address,
-            num_cpus=num_cpus if address is None else None,
-            include_dashboard=False,
-            log_to_driver=False,
-            configure_logging=False,
+        _keeping_sigterm(
+            lambda: ray.init(
+                address=address,
+                num_cpus=num_cpus if address is None else None,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
         )
     try:
         with _served(list(specs)) as served:
@@ -492,6 +578,7 @@ def run_ray(
                 "concurrency": lane_concurrency(served, concurrency),
                 "retry_failed": retry_failed,
                 "max_row_attempts": max_row_attempts,
+                "served": served_models,  # lanes it does not name (the embedded model's) go unchecked
             }
             task = ray.remote(run_shard).options(num_cpus=1, max_retries=0)
             refs = [task.remote({**common, "index": k, "journal": str(p)}) for k, p in enumerate(paths)]

@@ -10,10 +10,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
+from orchestra.endpoints.config import EndpointSpec
 from orchestra.endpoints.openai import OpenAIEndpoint
 from orchestra.errors import EndpointError, UsageError
 
-__all__ = ["choose_model", "discover", "listing"]
+__all__ = ["check_models", "choose_model", "discover", "listing"]
 
 _SHOWN = 8  # models named in an error before "..."
 
@@ -83,3 +84,44 @@ async def discover(
             raise
         return requested, None  # the server has no model list (or is down): trust the request
     return choose_model(endpoint.name, requested, served), frozenset(served)
+
+
+async def check_models(
+    specs: Sequence[EndpointSpec],
+) -> tuple[list[EndpointSpec], dict[str, frozenset[str] | None]]:
+    """Each spec with its model checked against its server (:func:`discover`), for engines that
+    build their endpoints elsewhere (the Ray engine's shards). The embedded model (``local``) is
+    left as it is: it is started later, and serves what it is given.
+
+    Returns:
+        (the specs, each with the model to send; model -> every model its endpoints list, or None
+        when unknown), as :func:`orchestra.endpoints.stack.connect` with ``check_models`` finds them.
+
+    Raises:
+        UsageError, EndpointError: as :func:`discover`, for the first spec that fails.
+    """
+    checked: list[EndpointSpec] = []
+    served: dict[str, frozenset[str] | None] = {}
+    for spec in specs:
+        if spec.is_local:
+            checked.append(spec)
+            continue
+        raw = OpenAIEndpoint(
+            spec.base_url,
+            None,
+            api_key=spec.api_key(),
+            name=spec.name,
+            timeout=spec.timeout,
+            max_retry_after=spec.max_retry_after,
+        )
+        try:
+            model, listed = await discover(raw, spec.model, strict=len(specs) == 1)
+        finally:
+            await raw.aclose()
+        checked.append(spec.model_copy(update={"model": model}))
+        key = model or ""
+        if listed is None or served.get(key, frozenset()) is None:
+            served[key] = None  # one member with an unknown list: the pool's is unknown
+        else:
+            served[key] = (served.get(key) or frozenset()) | listed
+    return checked, served
