@@ -213,5 +213,7 @@ def read_trace(path: str | Path) -> TraceFile:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise UsageError(f"{path}:{number}: not a trace line ({exc})") from None
         trace.spans.append(span)
+    if not header and not trace.spans:
+        raise UsageError(f"{path}: not a trace file (it is empty)")
     trace.spans.sort(key=lambda s: s.start)
     return TraceFile(header, trace)

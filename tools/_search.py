@@ -127,22 +127,30 @@ def load_corpus(source: str | Path | Iterable[Mapping[str, Any] | Document]) -> 
     contributes each of its blank-line-separated passages (id = ``FILE:N``).
 
     Raises:
-        UsageError: the path does not exist, a line is not a JSON object, a document has no text.
+        UsageError: the path does not exist or holds no document, a line is not a JSON object, a
+            document has no text.
     """
     if isinstance(source, str | Path):
         path = Path(source)
         if path.is_dir():
-            return _load_directory(path)
+            return _some(_load_directory(path), f"search corpus {path} has no .txt or .md files")
         if path.is_file() and path.suffix.lower() in _TEXT_SUFFIXES:
             return _load_passages(path)
         if path.is_file():
-            return _load_jsonl(path)
+            return _some(_load_jsonl(path), f"search corpus {path} is empty")
         if not path.exists():
             raise UsageError(f"search corpus not found: {path}")
         raise UsageError(f"search corpus {str(path)!r} is neither a directory nor a file")
     return [
         item if isinstance(item, Document) else _document(item, f"item {i}") for i, item in enumerate(source)
     ]
+
+
+def _some(documents: list[Document], message: str) -> list[Document]:
+    """``documents``, or a usage error: a search over nothing would answer every query with nothing."""
+    if not documents:
+        raise UsageError(message)
+    return documents
 
 
 def _document(record: Mapping[str, Any], where: str, default_id: str | None = None) -> Document:

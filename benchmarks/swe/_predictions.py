@@ -50,7 +50,7 @@ def load_predictions(path: str | Path) -> dict[str, Prediction]:
     """The predictions in ``path`` by instance id.
 
     Raises:
-        UsageError: a missing file, a record without ``instance_id``, a ``model_patch`` that is
+        UsageError: a missing or empty file, a record without ``instance_id``, a ``model_patch`` that is
             neither a string nor null, or an id given twice.
     """
     path = Path(path)
@@ -72,6 +72,8 @@ def load_predictions(path: str | Path) -> dict[str, Prediction]:
         if iid in out:
             raise UsageError(f"{where}: instance id {iid!r} appears twice")
         out[iid] = Prediction(iid, str(record.get("model_name_or_path", "")), patch)
+    if not out:
+        raise UsageError(f"{path}: no predictions (the file is empty)")
     return out
 
 

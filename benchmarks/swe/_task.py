@@ -251,7 +251,10 @@ def load_tasks(path: str | Path, repos: str | Path | None = None) -> list[SWETas
     if repo_root is not None and not repo_root.is_dir():
         raise UsageError(f"--repos {repo_root}: not a directory")
     if path.is_file():
-        return load_instances(path, repo_root)
+        instances = load_instances(path, repo_root)
+        if not instances:
+            raise UsageError(f"--tasks {path}: no tasks (the file is empty)")
+        return instances
     if not path.is_dir():
         raise UsageError(f"--tasks {path}: no such file or directory")
     if (path / "task.toml").is_file():

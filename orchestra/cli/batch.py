@@ -175,7 +175,16 @@ def _finish(
             soft_wrap=True,
         )
         return EXIT_FAILED_ROWS
-    return EXIT_FAILED_ROWS if summary["rows"]["failed"] else 0
+    failed = summary["rows"]["failed"]
+    if failed:
+        total = failed + summary["rows"].get("ok", 0)
+        console.print(
+            f"error: {failed} of {total} rows failed; each has its error in {summary.get('output')}",
+            soft_wrap=True,
+            markup=False,
+        )
+        return EXIT_FAILED_ROWS
+    return 0
 
 
 @app.command("run")
@@ -291,6 +300,7 @@ def _run(
     if engine not in ("local", "ray"):
         raise UsageError(f"--engine must be 'local' or 'ray', got {engine!r}")
     _check_input(input)
+    _check_has_rows(input)
     specs = resolve_specs(endpoint, model, endpoints_file)
     if all(s.is_local for s in specs) and all(s.model is None for s in specs):
         _check_rows_for_local(input)
@@ -371,6 +381,15 @@ def _check_input(path: Path) -> None:
         raise UsageError(f"{path} is a directory, not a JSONL file")
     if not path.exists():
         raise UsageError(f"input not found: {path}")
+
+
+def _check_has_rows(path: Path) -> None:
+    """A usage error for an input with nothing but blank space (an empty file is a mistake)."""
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 16):
+            if block.replace(b"\xef\xbb\xbf", b"").strip():
+                return
+    raise UsageError(f"{path} has no rows (the file is empty)")
 
 
 def _check_rows_for_local(path: Path) -> None:

@@ -324,7 +324,7 @@ def _accuracy(
             )
 
         async def main() -> dict[str, dict[str, Any]]:
-            async with connect(specs) as conn:
+            async with connect(specs, check_models=True) as conn:
                 return await run_accuracy(items, conn.default, config, folder, on_progress=update)
 
         rows = anyio.run(main)

@@ -174,7 +174,7 @@ def bank_cmd(
     )
 
     async def main() -> int:
-        async with connect(specs) as conn:
+        async with connect(specs, check_models=True) as conn:
             with Progress(*columns, console=console) as progress:
                 task = progress.add_task(f"bank {out.name}", total=None)
 

@@ -31,32 +31,66 @@ def main(argv: Sequence[str] | None = None) -> None:
     from orchestra.cli.boundary import EXIT_INTERRUPTED, EXIT_TERMINATED, handle_sigterm, report, terminated
 
     handle_sigterm()  # before anything slow: a SIGTERM while importing is reported too
+    interrupted: list[KeyboardInterrupt] = []
     try:
         from orchestra.cli.app import build  # inside: a Ctrl-C while importing is reported too
 
-        build(args).main(args=args, prog_name="orchestra")
-        code = 0
-    except SystemExit as exc:
-        code = _exit_code(exc.code)
-        if _from_interrupt(exc):  # typer turns a KeyboardInterrupt into a silent exit 130
-            code = report(KeyboardInterrupt())
+        command = build(args)
+        invoke = command.invoke
+
+        def noting_interrupts(ctx: Any) -> Any:
+            try:
+                return invoke(ctx)
+            except KeyboardInterrupt as exc:  # typer turns it into a silent exit code 130
+                interrupted.append(exc)
+                raise
+
+        command.invoke = noting_interrupts
+        # Not standalone: click's usage errors come here, to be said in one line like the rest.
+        result = command.main(args=args, prog_name="orchestra", standalone_mode=False)
+        code = result if isinstance(result, int) and not isinstance(result, bool) else 0
+        if interrupted:
+            code = report(interrupted[0])
         elif code == EXIT_INTERRUPTED and terminated():  # a command that reported it itself
             code = EXIT_TERMINATED
+    except SystemExit as exc:
+        code = _exit_code(exc.code)
     except BaseException as exc:  # the boundary: every error becomes one line
-        code = report(exc)
+        code = _usage_error(exc) if _is_click_error(exc) else report(exc)
     _exit_now(code)
 
 
-def _from_interrupt(exc: BaseException) -> bool:
-    """Whether ``exc`` was raised while handling a KeyboardInterrupt (Ctrl-C, or SIGTERM)."""
-    seen: set[int] = set()
-    link: BaseException | None = exc
-    while link is not None and id(link) not in seen:
-        if isinstance(link, KeyboardInterrupt):
-            return True
-        seen.add(id(link))
-        link = link.__cause__ or link.__context__
-    return False
+def _is_click_error(exc: BaseException) -> bool:
+    # typer ships its own copy of click; its exceptions are the ones raised here.
+    import typer
+    from typer._click import exceptions
+
+    return isinstance(exc, (exceptions.ClickException, typer.Abort))
+
+
+def _usage_error(exc: BaseException) -> int:
+    """A click error (a bad flag value, a missing option, an unknown command) as one line.
+
+    click's own display is three lines (usage, a hint, the error); here the error comes first
+    and the hint follows it on the same line. Asking for help with no arguments still shows it.
+    """
+    import typer
+    from typer._click import exceptions
+
+    from orchestra.cli.boundary import report
+
+    if isinstance(exc, typer.Abort):  # end of input at a prompt: as Ctrl-C
+        return report(KeyboardInterrupt())
+    assert isinstance(exc, exceptions.ClickException)
+    if isinstance(exc, exceptions.NoArgsIsHelpError):
+        exc.show()
+        return exc.exit_code
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    usage = isinstance(exc, exceptions.UsageError) and ctx is not None
+    hint = f" (see '{ctx.command_path} -h')" if usage else ""
+    sys.stderr.write(f"error: {message}{hint}\n")
+    return exc.exit_code
 
 
 def _exit_code(code: object) -> int:

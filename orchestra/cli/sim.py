@@ -120,7 +120,7 @@ def _show(stats: SimStats) -> None:
 
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port; 0 picks a free one.")] = 8787,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port; 0 picks a free one.")] = 8787,
     ttft: Annotated[
         float | None, typer.Option(help="Seconds to the first token.", show_default="0.0")
     ] = None,

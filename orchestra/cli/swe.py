@@ -183,7 +183,7 @@ def solve(
             progress.update(bar, advance=1, description=f"solved {result.task.instance_id}")
 
         async def main() -> list[Any]:
-            async with connect(specs) as conn:
+            async with connect(specs, check_models=True) as conn:
                 return await solve_all(todo, conn.default, config, on_done=done)
 
         results = anyio.run(main)
@@ -252,12 +252,16 @@ def replay(
     table = Table(title="Latency replay (seconds; saving vs sequential)", title_justify="left")
     for name in ("run", "steps", "model s", "tool s", *STRATEGIES):
         table.add_column(name, justify="left" if name == "run" else "right")
+    replayed = 0
     for path in runs:
         try:
             run = read_run(path)
         except UsageError as exc:  # one bad or empty file does not end the others' replay
-            console.print(f"[yellow]skipped: {exc}[/yellow]", soft_wrap=True)
+            if len(runs) == 1:
+                raise
+            Console(stderr=True).print(f"skipped: {exc}", style="yellow", markup=False, soft_wrap=True)
             continue
+        replayed += 1
         result = replay_run(run)
         if as_json:
             print(json.dumps({"run": str(path), "format": run.format, **result.to_dict()}))
@@ -269,5 +273,7 @@ def replay(
         table.add_row(
             run.name, str(result.steps), f"{result.model_seconds:.1f}", f"{result.tool_seconds:.1f}", *walls
         )
+    if not replayed:
+        raise UsageError(f"none of the {len(runs)} files could be replayed (each is named above)")
     if not as_json:
         console.print(table)

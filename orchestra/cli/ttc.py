@@ -46,8 +46,11 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
     """The questions of a JSONL file (each needs ``id`` and ``question``).
 
     Raises:
-        UsageError: a missing file, a line that is not a JSON object with both fields, or a repeated id.
+        UsageError: a missing or empty file, a line that is not a JSON object with both fields,
+            or a repeated id.
     """
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not a questions file")
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
     rows: list[dict[str, Any]] = []
@@ -66,6 +69,8 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
             raise UsageError(f"{path}:{number}: id {row['id']!r} appears twice")
         seen.add(row["id"])
         rows.append(row)
+    if not rows:
+        raise UsageError(f"{path}: no questions (the file is empty)")
     return rows
 
 
@@ -166,7 +171,7 @@ def run_cmd(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
 
     async def main() -> None:
-        async with connect(specs) as conn:
+        async with connect(specs, check_models=True) as conn:
             allocator = Allocator(
                 shared, [Lane(conn.default_model, max_in_flight=concurrency)], min_samples=min_samples
             )
