@@ -84,7 +84,8 @@ def test_run_writes_output_summary_and_exit_code(sim: SimProcess, tmp_path: Path
             str(tmp_path / "s2.json"),
         ],
     )
-    assert again.exit_code == 1 and again.output == ""
+    assert again.exit_code == 1  # quiet: no table, only the one line that says why the exit is 1
+    assert again.output == f"error: 2 of 32 rows failed; each has its error in {out}\n"
     assert out.read_bytes() == before
     assert json.loads((tmp_path / "s2.json").read_text())["this_run"]["skipped_already_done"] == 32
 
