@@ -17,7 +17,6 @@ endpoint specs, draws the progress and writes the summary.
 from __future__ import annotations
 
 import json
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -33,7 +32,6 @@ from orchestra.errors import UsageError
 from orchestra.redact import redact_value
 
 if TYPE_CHECKING:
-    import anyio
     from rich.console import Console
 
     from orchestra.batch.formats import JsonlSource
@@ -72,8 +70,6 @@ async def _run_local(
     holder: dict[str, Any],
     row_deadline: float | None = None,
 ) -> None:
-    import anyio
-
     from orchestra.batch.progress import ProgressView, live_progress
     from orchestra.batch.runner import BatchRunner, lane_concurrency
     from orchestra.endpoints.stack import connect
@@ -93,36 +89,23 @@ async def _run_local(
             served=conn.served,
         )
         holder["runner"] = runner
-        failure: Exception | None = None
-        async with anyio.create_task_group() as group:
-            group.start_soon(_cancel_on_sigterm, group.cancel_scope, holder)
-            try:
-                if quiet:
+        # SIGTERM stops the run as Ctrl-C does (orchestra.cli.boundary.handle_sigterm): the main
+        # task is cancelled, the journal stays consistent, and _run writes the summary. A signal
+        # receiver of the loop's own would, once closed, leave SIGTERM at its deadly default for
+        # the compaction and the summary that follow.
+        try:
+            if quiet:
+                await runner.run(source)
+            else:
+                view = ProgressView(
+                    runner.stats, runner.probe, expected=source.count_lines(), console=console
+                )
+                async with live_progress(view):
                     await runner.run(source)
-                else:
-                    view = ProgressView(
-                        runner.stats, runner.probe, expected=source.count_lines(), console=console
-                    )
-                    async with live_progress(view):
-                        await runner.run(source)
-            except Exception as exc:  # raised below, outside the group, so it is not wrapped in one
-                failure = exc
-            group.cancel_scope.cancel()  # the run is over: stop listening for SIGTERM
-        if isinstance(failure, ExceptionGroup) and len(failure.exceptions) == 1:
-            failure = failure.exceptions[0]  # e.g. the progress display's group around one error
-        if failure is not None:
-            raise failure
-
-
-async def _cancel_on_sigterm(scope: anyio.CancelScope, holder: dict[str, Any]) -> None:
-    """SIGTERM stops the run as Ctrl-C does: the journal stays consistent and the summary is written."""
-    import anyio
-
-    with anyio.open_signal_receiver(signal.SIGTERM) as signals:
-        async for _ in signals:
-            holder["terminated"] = True
-            scope.cancel()
-            return
+        except ExceptionGroup as group:
+            if len(group.exceptions) == 1:  # e.g. the progress display's group around one error
+                raise group.exceptions[0] from None
+            raise
 
 
 def _finish(
@@ -342,7 +325,7 @@ def _run(
         if holder.get("runner") is None:
             raise
     runner = holder["runner"]
-    terminated = bool(holder.get("terminated")) or sigterm_arrived()
+    terminated = sigterm_arrived()
     if terminated:
         runner.stats.interrupted = True
     result = runner.stats.summary(runner.probe, input=input, output=output)

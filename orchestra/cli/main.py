@@ -86,9 +86,8 @@ def _usage_error(exc: BaseException) -> int:
         exc.show()
         return exc.exit_code
     message = " ".join(exc.format_message().split())
-    ctx = getattr(exc, "ctx", None)
-    usage = isinstance(exc, exceptions.UsageError) and ctx is not None
-    hint = f" (see '{ctx.command_path} -h')" if usage else ""
+    ctx = getattr(exc, "ctx", None) if isinstance(exc, exceptions.UsageError) else None
+    hint = f" (see '{ctx.command_path} -h')" if ctx is not None else ""
     sys.stderr.write(f"error: {message}{hint}\n")
     return exc.exit_code
 
