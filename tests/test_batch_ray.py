@@ -217,3 +217,38 @@ def test_ray_engine_checks_the_model_before_starting_ray(ray_sim: SimProcess, tm
     assert result.exit_code == 2, result.output
     assert "does not serve model 'gpt-4o'" in result.output
     assert ray_sim.stats().requests == 0  # the model list is not a completion; no row was sent
+
+
+@pytest.mark.slow
+def test_sigterm_stops_a_ray_run_keeping_the_shards_and_a_rerun_resumes(tmp_path: Path) -> None:
+    # ray.init installs its own SIGTERM handler (sys.exit(15)); the engine keeps the CLI's, so a
+    # SIGTERM cancels the shards, keeps their journals, and exits 143 with one line.
+    pytest.importorskip("ray")
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _input(tmp_path / "in.jsonl", 300)
+    out = tmp_path / "out.jsonl"
+    with SimProcess(SimConfig(ttft=0.5)) as sim:
+        args = [sys.executable, "-m", "orchestra", "batch", "run", str(tmp_path / "in.jsonl"), "-o", str(out)]
+        args += ["-e", sim.url, "--model", "sim-model", "--engine", "ray", "--shards", "2", "-c", "8", "-q"]
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while sim.stats().ok < 20 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 143, err
+        assert [line for line in err.splitlines() if line.strip() and "Token auth" not in line] == [
+            "interrupted by SIGTERM"
+        ]
+        kept = sum(1 for p in shard_paths(out, 2) if p.exists() for _ in iter_journal(p))
+        assert kept >= 20
+        before = sim.stats().ok
+        again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, again.stderr
+        assert sim.stats().ok - before == 300 - kept  # the kept rows were not sent again
+    ids = [row["custom_id"] for _, _, row in iter_journal(out)]
+    assert sorted(ids) == sorted(f"r{i}" for i in range(300))
