@@ -252,3 +252,22 @@ def test_sigterm_stops_a_ray_run_keeping_the_shards_and_a_rerun_resumes(tmp_path
         assert sim.stats().ok - before == 300 - kept  # the kept rows were not sent again
     ids = [row["custom_id"] for _, _, row in iter_journal(out)]
     assert sorted(ids) == sorted(f"r{i}" for i in range(300))
+
+
+def test_a_shards_endpoint_stack_is_the_local_one_with_the_limiter_shared() -> None:
+    # The Ray twin once lacked the first-byte timeout (a hung request held its slot for the whole
+    # timeout) and the spec's bound on a server's Retry-After.
+    from orchestra.batch.ray_engine import _shard_lanes
+    from orchestra.batch.stats import iter_stack
+    from orchestra.endpoints import EndpointSpec
+    from orchestra.endpoints.timeouts import FirstByteTimeout
+
+    spec = EndpointSpec(name="a", base_url="http://127.0.0.1:9/v1", model="m", max_retry_after=5.0)
+    lanes, _ = _shard_lanes([spec], {"a": LimiterActor()})
+    kinds = [type(node).__name__ for node in iter_stack(lanes["m"])]
+    assert kinds == [
+        "RetryingEndpoint", "EndpointPool", "MeteredEndpoint", "SharedLimitedEndpoint",
+        "FirstByteTimeout", "OpenAIEndpoint",
+    ]  # fmt: skip
+    shared = next(n for n in iter_stack(lanes["m"]) if isinstance(n, SharedLimitedEndpoint))
+    assert shared.max_retry_after == 5.0 and isinstance(shared.inner, FirstByteTimeout)

@@ -55,6 +55,7 @@ from orchestra.batch.runner import BatchRunner, lane_concurrency
 from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Usage
 from orchestra.endpoints.base import Endpoint, WrapperEndpoint
 from orchestra.endpoints.config import EndpointSpec
+from orchestra.endpoints.headers import DEFAULT_MAX_RETRY_AFTER
 from orchestra.endpoints.limited import LimitedEndpoint, close_stream, failure_effect
 from orchestra.endpoints.limits import Outcome, Permit, RateLimiter
 from orchestra.endpoints.routing import RoutingPolicy
@@ -251,14 +252,21 @@ class SharedLimitedEndpoint(WrapperEndpoint):
         inner: the endpoint to limit (its ``on_headers`` hook, when it has one, feeds the actor).
         limiter: a Ray actor handle of :class:`LimiterActor`, or a :class:`LimiterActor` itself.
         default_max_tokens: completion tokens debited for a request that sets no ``max_tokens``.
+        max_retry_after: the longest pause a server's Retry-After may impose on every worker.
     """
 
     def __init__(
-        self, inner: Endpoint, limiter: Any, *, default_max_tokens: int = _DEFAULT_MAX_TOKENS
+        self,
+        inner: Endpoint,
+        limiter: Any,
+        *,
+        default_max_tokens: int = _DEFAULT_MAX_TOKENS,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     ) -> None:
         super().__init__(inner)
         self.shared = limiter
         self.default_max_tokens = default_max_tokens
+        self.max_retry_after = max_retry_after
         if hasattr(inner, "on_headers"):
             inner.on_headers = self._observe
 
@@ -288,7 +296,7 @@ class SharedLimitedEndpoint(WrapperEndpoint):
         return request.estimated_prompt_tokens() + int(budget) * request.n
 
     async def _failed(self, number: int, tokens: int, exc: BaseException) -> None:
-        pause, used, outcome = failure_effect(exc, tokens)
+        pause, used, outcome = failure_effect(exc, tokens, max_retry_after=self.max_retry_after)
         with anyio.CancelScope(shield=True):  # the permit must come back even when we are cancelled
             if pause is not None:
                 await self._call("pause", pause)
@@ -367,6 +375,7 @@ def _shard_lanes(
     from orchestra.endpoints.openai import OpenAIEndpoint
     from orchestra.endpoints.pool import EndpointPool
     from orchestra.endpoints.retry import RetryingEndpoint
+    from orchestra.endpoints.timeouts import FirstByteTimeout, LatencyTracker
 
     meter = Meter()
     members: dict[str, list[Endpoint]] = {}
@@ -374,14 +383,22 @@ def _shard_lanes(
         if spec.model is None:
             raise UsageError(f"endpoint {spec.name}: no model given (use --model or set model in the file)")
         raw = OpenAIEndpoint(
-            spec.base_url, spec.model, api_key=spec.api_key(), name=spec.name, timeout=spec.timeout
+            spec.base_url,
+            spec.model,
+            api_key=spec.api_key(),
+            name=spec.name,
+            timeout=spec.timeout,
+            max_retry_after=spec.max_retry_after,
         )
+        # As stack.build_endpoint: a hung request frees its slot at the learned first-byte time.
+        timed = FirstByteTimeout(raw, LatencyTracker(ceiling=spec.timeout))
         prices = PriceTable({spec.model: Price(spec.input_price, spec.output_price)})
-        limited = SharedLimitedEndpoint(raw, limiters[spec.name])
+        limited = SharedLimitedEndpoint(timed, limiters[spec.name], max_retry_after=spec.max_retry_after)
         members.setdefault(spec.model, []).append(MeteredEndpoint(limited, meter, prices, model=spec.model))
     lanes: dict[str, Endpoint] = {
         model: RetryingEndpoint(
-            EndpointPool(group, name=model, policy=SharedRoutingPolicy([e.name for e in group], limiters))
+            EndpointPool(group, name=model, policy=SharedRoutingPolicy([e.name for e in group], limiters)),
+            max_retry_after=min(s.max_retry_after for s in specs if s.model == model),
         )
         for model, group in members.items()
     }
