@@ -170,3 +170,27 @@ def test_sigterm_keeps_the_rows_a_bfcl_replay_finished(tmp_path: Path) -> None:
     _one_line(err, "interrupted by SIGTERM")
     kept = [json.loads(line) for line in rows.read_text().splitlines()]
     assert 2 <= len(kept) < 160 and all("strategy" in r for r in kept)
+
+
+COMPILER_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "llmcompiler"
+
+
+@pytest.mark.skipif(not COMPILER_DATA.is_dir(), reason="no shared LLMCompiler data")
+def test_sigterm_writes_the_rows_bench_compiler_finished(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    args = ["bench", "compiler", "-d", "hotpotqa", "-n", "40", "--ttft", "0.3", "-o", str(out)]
+    args += ["--data", str(COMPILER_DATA)]
+    proc = subprocess.Popen(
+        [*ORCHESTRA, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )
+    # No file grows while it runs (the results are one JSON at the end), so give it ~10 s: at
+    # 0.3 s per model call, a few questions are done by then and most are not.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    _one_line(err, "interrupted by SIGTERM")
+    written = json.loads(out.read_text())
+    assert 0 < len(written["rows"]) < 120 and "finished rows written" in stdout

@@ -10,7 +10,7 @@ table and writes the JSON.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -111,7 +111,7 @@ def _compiler(
 
     from orchestra.benchmarks.compiler.bound import LatencyParams
     from orchestra.benchmarks.compiler.report import print_report, write_json
-    from orchestra.benchmarks.compiler.results import BenchResult
+    from orchestra.benchmarks.compiler.results import BenchResult, summarize
     from orchestra.benchmarks.compiler.runner import BenchConfig, parse_strategies, prepare, run_workloads
 
     config = BenchConfig(
@@ -124,19 +124,33 @@ def _compiler(
     )
     console = Console()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    finished: list[Any] = []
+    questions = [0]
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(f"{dataset}: starting", total=None)
 
         def advance(row: object) -> None:
+            finished.append(row)
             strategy = getattr(row, "strategy", "")
             progress.update(task, advance=1, description=f"{dataset}: {strategy}")
 
         async def main() -> BenchResult:
             workloads = await prepare(config)
+            questions[0] = len(workloads)
             progress.update(task, total=len(workloads) * len(config.strategies))
             return await run_workloads(workloads, config, on_row=advance)
 
-        result = anyio.run(main)
+        try:
+            result = anyio.run(main)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: keep the rows that finished
+            if out is not None and finished:
+                partial = BenchResult(config.describe(questions[0]), finished, summarize(finished))
+                console.print(
+                    f"{len(finished)} finished rows written to {write_json(partial, out)}",
+                    markup=False,
+                    highlight=False,
+                )
+            raise
     print_report(result, console)
     if out is not None:
         console.print(f"results written to {write_json(result, out)}", markup=False, highlight=False)
