@@ -26,6 +26,7 @@ from orchestra.chat import ChatRequest, Message
 from orchestra.cml import STOP
 from orchestra.errors import PlanError
 from orchestra.plan import Task
+from orchestra.planners.base import tool_lines
 from orchestra.planners.gbnf import cml_grammar
 from orchestra.planners.llmcompiler import parse_plan
 from orchestra.planning import PlanContext
@@ -87,8 +88,8 @@ class AsyncLMPlanner:
                 Message(role="system", content=_SYSTEM_NATIVE),
                 Message(role="user", content=f"Question: {context.question}"),
             ]
-        tools = "\n".join(f"- {t.signature()}: {t.description or 'no description'}" for t in context.tools)
-        messages = [Message(role="system", content=_SYSTEM.format(tools=tools))]
+        # The same listing as every other planner: signatures, then each parameter's description.
+        messages = [Message(role="system", content=_SYSTEM.format(tools=tool_lines(context.tools)))]
         if self.examples:
             if mode == "resume":  # interrupts arrive inside the model's own text
                 shown = f"{_EXAMPLE_CALLS}\n{_EXAMPLE_INTR}\n{_EXAMPLE_ANSWER}"

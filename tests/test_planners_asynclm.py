@@ -22,7 +22,10 @@ PLAY = Tool.from_schema(
     "Play songs.",
     {
         "type": "object",
-        "properties": {"artist": {"type": "string"}, "duration": {"type": "integer"}},
+        "properties": {
+            "artist": {"type": "string"},
+            "duration": {"type": "integer", "description": "Play time in minutes."},
+        },
         "required": ["artist", "duration"],
     },
     lambda artist, duration: f"{artist} {duration}",
@@ -66,6 +69,8 @@ def test_prompts_per_mode_and_the_stop_sequence():
     turn = planner.start(ctx, "turn")
     assert "[CALL] tool_name(arguments) [END]" in (turn[0].content or "")
     assert "- spotify-play(artist: string, duration: integer)" in (turn[0].content or "")
+    # Parameters are described as in every other planner's listing (BFCL's units live there).
+    assert "    duration: Play time in minutes." in (turn[0].content or "")
     assert [m.role for m in turn] == ["system", "user", "assistant", "user", "assistant", "user"]
     resume = planner.start(ctx, "resume")
     assert [m.role for m in resume] == ["system", "user", "assistant", "user"]
