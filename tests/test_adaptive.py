@@ -118,3 +118,36 @@ async def test_a_row_deadline_bounds_retries_in_time(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert stats.failed == 5 and {r["error"]["code"] for r in rows} == {"timeout"}
     assert "row deadline" in rows[0]["error"]["message"]
+
+
+def _layers(endpoint: object) -> list[object]:
+    layers = [endpoint]
+    while hasattr(layers[-1], "inner"):
+        layers.append(layers[-1].inner)  # type: ignore[attr-defined]
+    return layers
+
+
+async def test_the_embedded_model_gets_no_learned_timeout_and_a_long_request_timeout() -> None:
+    # Its server shares this machine's CPUs: when other work starts its answers get ten times
+    # slower, and a timeout learned from the quiet minutes would fail them all.
+    from orchestra.endpoints import EndpointSpec, Meter, OpenAIEndpoint
+    from orchestra.endpoints.stack import LOCAL_TIMEOUT, build_endpoint
+
+    local, _ = build_endpoint(
+        EndpointSpec(name="local", base_url="local", model="m"), Meter(), base_url="http://127.0.0.1:9/v1"
+    )
+    layers = _layers(local)
+    assert not any(isinstance(layer, FirstByteTimeout) for layer in layers)
+    raw = layers[-1]
+    assert isinstance(raw, OpenAIEndpoint) and raw._timeout == LOCAL_TIMEOUT
+    await local.aclose()
+    chosen, _ = build_endpoint(
+        EndpointSpec(name="local", base_url="local", model="m", timeout=30),
+        Meter(),
+        base_url="http://127.0.0.1:9/v1",
+    )
+    assert _layers(chosen)[-1]._timeout == 30  # type: ignore[attr-defined]  # a timeout the user set stays
+    await chosen.aclose()
+    remote, _ = build_endpoint(EndpointSpec(name="r", base_url="http://127.0.0.1:9/v1", model="m"), Meter())
+    assert any(isinstance(layer, FirstByteTimeout) for layer in _layers(remote))
+    await remote.aclose()

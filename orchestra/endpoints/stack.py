@@ -2,7 +2,10 @@
 
 Each spec becomes ``Metered(Limited(FirstByteTimeout(OpenAI)))``: metering outermost so it sees
 every attempt, limits inside so each attempt waits its turn, and the learned first-byte timeout
-innermost so that a hung request frees its slot and counts as a timeout. Specs serving the same model are grouped into one
+innermost so that a hung request frees its slot and counts as a timeout. The embedded model is the
+exception: its server shares this machine's CPUs, so its latency follows the machine's load (ten
+times slower when other work starts), not the server's health; it gets no learned timeout, and a
+request timeout of :data:`LOCAL_TIMEOUT` unless the spec sets one. Specs serving the same model are grouped into one
 ``Retrying(Pool(...))`` so a failing endpoint falls back to a healthy one and retries see the
 whole pool. This is the one place that composes the wrappers; the CLI, the agent and the batch
 runner all come through :func:`connect`.
@@ -27,7 +30,12 @@ from orchestra.endpoints.served import discover
 from orchestra.endpoints.timeouts import FirstByteTimeout, LatencyTracker
 from orchestra.errors import UsageError
 
-__all__ = ["Connection", "build_endpoint", "connect"]
+__all__ = ["LOCAL_TIMEOUT", "Connection", "build_endpoint", "connect"]
+
+LOCAL_TIMEOUT = 600.0
+"""Seconds a request to the embedded model may take when its spec sets no ``timeout``: a 135M
+model writing a few hundred tokens on two CPUs shared with other work needs minutes, and a
+timeout there would only send the same work again to the same busy CPUs."""
 
 
 def build_endpoint(
@@ -49,15 +57,22 @@ def build_endpoint(
     """
     clock = clock or MonotonicClock()
     model = model or spec.model
+    timeout = spec.timeout
+    if spec.is_local and "timeout" not in spec.model_fields_set:
+        timeout = max(timeout, LOCAL_TIMEOUT)
     raw = raw or OpenAIEndpoint(
         base_url or spec.base_url,
         model,
         api_key=spec.api_key(),
         name=spec.name,
-        timeout=spec.timeout,
+        timeout=timeout,
         max_retry_after=spec.max_retry_after,
     )
-    timed = FirstByteTimeout(raw, LatencyTracker(ceiling=spec.timeout), clock=clock)
+    # The embedded model's latency is the machine's load: learning a timeout from it would fail
+    # requests whenever the load rises (see the module docstring).
+    timed: Endpoint = (
+        raw if spec.is_local else FirstByteTimeout(raw, LatencyTracker(ceiling=spec.timeout), clock=clock)
+    )
     limiter = RateLimiter(
         rpm=spec.rpm,
         tpm=spec.tpm,
