@@ -11,6 +11,16 @@ Tasks are numbered by position (the first is ``context.next_id``), so the model 
 The plan still streams: :class:`JSONPlanParser` parses the growing text with pydantic-core's
 partial JSON mode and emits a task as soon as the next one has begun (so it is complete), letting
 the executor start tools before the plan is finished.
+
+A weak model decoding greedily loops: once the schema lets it write another task, SmolLM2-135M
+writes its last task again until ``maxItems`` (measured on BFCL: a one-call question gets the same
+call 2 to 6 times, with or without example turns showing one-call plans; BFCL scores that as a
+wrong call count, and every repeat costs its tokens). An exact repeat of an earlier task of the
+same plan (same tool, same arguments) therefore ends the plan (``stop_at_repeat``): the parser
+emits ``join()`` in its place, the executor stops reading, and the stream is closed, so the rest
+of the loop is never generated. Ending the plan, rather than skipping the repeat, keeps numbering
+by position intact: nothing after the repeat can refer to a task that was dropped. A plan that
+truly needs two identical calls (two draws of a random number) must turn it off.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import pydantic_core
 from orchestra._tool import Tool
 from orchestra.chat import ChatRequest, Message
 from orchestra.errors import PlanError
-from orchestra.plan import Task
+from orchestra.plan import JOIN, Task
 from orchestra.planners.base import (
     call_schema,
     json_response_format,
@@ -61,15 +71,23 @@ class JSONPlanParser:
 
     Args:
         first_id: the id of the first task.
+        stop_at_repeat: end the plan (emit ``join()``) at the first task that repeats an earlier
+            one exactly; see the module docstring.
     """
 
-    def __init__(self, first_id: int = 1) -> None:
+    def __init__(self, first_id: int = 1, *, stop_at_repeat: bool = False) -> None:
         self.first_id = first_id
+        self.stop_at_repeat = stop_at_repeat
         self._text = ""
         self._emitted = 0
+        self._seen: set[str] = set()
+        self.repeated = False
+        """Whether the plan was ended at a repeated task."""
 
     def feed(self, text: str) -> list[Task]:
         """Consume a chunk; return the tasks known to be complete."""
+        if self.repeated:
+            return []  # the plan ended at a repeat: whatever follows is the loop
         self._text += text
         if "{" not in text and "," not in text:
             return []  # no new item can have started: skip the re-parse
@@ -88,6 +106,8 @@ class JSONPlanParser:
         Raises:
             PlanError: not JSON, or not ``{"tasks": [...]}``.
         """
+        if self.repeated:
+            return []
         obj = parse_json(self._text, "plan")
         items = _items(obj, strict=True)
         if items is None:
@@ -97,7 +117,15 @@ class JSONPlanParser:
     def _emit(self, items: list[Any]) -> list[Task]:
         tasks = []
         for index in range(self._emitted, len(items)):
-            tasks.append(task_from_call(self.first_id + index, items[index]))
+            task = task_from_call(self.first_id + index, items[index])
+            if self.stop_at_repeat:
+                key = json.dumps([task.tool, items[index].get("args")], sort_keys=True, default=str)
+                if key in self._seen:
+                    self.repeated = True
+                    tasks.append(Task(task.id, JOIN))
+                    break
+                self._seen.add(key)
+            tasks.append(task)
         self._emitted = max(self._emitted, len(items))
         return tasks
 
@@ -118,13 +146,15 @@ An argument may be "$k" as the whole value: the result of an earlier task k ("$k
 To put a result inside text, write ${{k}}: "compare ${{1}} with ${{2}}". Any other $ in text is plain text: "hotels under $150"."""
 
 # Few-shot turns, by tool name: SmolLM2-135M copies a single inline example verbatim, but follows
-# the pattern of two example turns (measured on the embedded model; see the demo).
+# the pattern of example turns (measured on the embedded model; see the demo). They show plans of
+# one call and of two, so that the number of tasks follows the question, not the examples.
 _SHOTS: dict[str, list[tuple[str, list[str]]]] = {
     "search": [
+        ("How tall is Mount Fuji?", ["Mount Fuji height"]),
         ("How long are the Nile and the Amazon?", ["Nile", "Amazon"]),
         ("When were Paris and Rome founded?", ["Paris", "Rome"]),
     ],
-    "calculator": [("What are 12*7 and 5+9?", ["12*7", "5+9"])],
+    "calculator": [("What is 6*7?", ["6*7"]), ("What are 12*7 and 5+9?", ["12*7", "5+9"])],
 }
 
 
@@ -157,6 +187,8 @@ class JSONPlanner:
         temperature: sampling temperature.
         examples: add few-shot example turns for the tools that have some (search, calculator).
         system: the system prompt template (``{tools}``, ``{first}``).
+        stop_at_repeat: end the plan at a task that exactly repeats an earlier one (a weak
+            model's greedy loop; see the module docstring). False keeps identical calls.
     """
 
     joiner: Joiner | None = None
@@ -166,6 +198,7 @@ class JSONPlanner:
     temperature: float | None = 0.0
     examples: bool = True
     system: str = _SYSTEM
+    stop_at_repeat: bool = True
 
     def __post_init__(self) -> None:
         if self.joiner is None:
@@ -190,4 +223,4 @@ class JSONPlanner:
 
     def parser(self, context: PlanContext) -> JSONPlanParser:
         """A fresh parser, numbering tasks from ``context.next_id``."""
-        return JSONPlanParser(context.next_id)
+        return JSONPlanParser(context.next_id, stop_at_repeat=self.stop_at_repeat)

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from orchestra._tool import tool
+from orchestra.agent import Agent
 from orchestra.chat import ChatRequest, ToolCall
 from orchestra.errors import PlanError
 from orchestra.plan import Ref
@@ -21,7 +22,7 @@ from orchestra.planners import (
     parse_decision,
 )
 from orchestra.planning import Finish, PlanContext, Replan
-from orchestra.testing import response_of
+from orchestra.testing import ScriptedModel, response_of
 
 
 @tool
@@ -83,6 +84,69 @@ def test_json_plan_errors_are_plan_errors(text):
     with pytest.raises(PlanError):
         for _ in feed_all(text, []):
             pass
+
+
+LOOP = json.dumps(
+    {
+        "tasks": [
+            {"tool": "search", "args": {"query": "Nile"}},
+            {"tool": "search", "args": {"query": "Amazon"}},
+            {"tool": "search", "args": {"query": "Nile"}},
+            {"tool": "search", "args": {"query": "Nile"}},
+        ]
+    }
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=len(LOOP)), max_size=30))
+def test_json_plan_ends_at_the_first_exact_repeat_however_it_streams(cuts):
+    # SmolLM2-135M writes its last call again until maxItems; the repeat ends the plan.
+    parser = JSONPlanParser(1, stop_at_repeat=True)
+    tasks, last = [], 0
+    for cut in [*sorted(set(cuts)), len(LOOP)]:
+        tasks += parser.feed(LOOP[last:cut])
+        last = cut
+    tasks += parser.close()
+    assert [(t.id, t.tool, t.kwargs) for t in tasks] == [
+        (1, "search", {"query": "Nile"}),
+        (2, "search", {"query": "Amazon"}),
+        (3, "join", {}),
+    ]
+    assert parser.repeated
+    assert parser.feed('{"tool": "search"') == []  # the rest of the loop is ignored
+
+
+def test_json_plan_keeps_identical_calls_when_asked_and_differing_ones_always():
+    two_draws = (
+        '{"tasks": [{"tool": "search", "args": {"query": "x"}}, {"tool": "search", "args": {"query": "x"}}]}'
+    )
+    kept = JSONPlanParser(1, stop_at_repeat=False)
+    assert [t.tool for t in [*kept.feed(two_draws), *kept.close()]] == ["search", "search"]
+    assert JSONPlanner().parser(PlanContext("q", TOOLS)).stop_at_repeat  # the weak-model default
+    same_tool = '{"tasks": [{"tool": "search", "args": {"query": "x"}}, {"tool": "search", "args": {"query": "x", "k": 2}}]}'
+    parser = JSONPlanParser(1, stop_at_repeat=True)
+    assert [t.kwargs for t in [*parser.feed(same_tool), *parser.close()]] == [
+        {"query": "x"},
+        {"query": "x", "k": 2},
+    ]
+
+
+async def test_a_repeated_task_ends_the_plan_and_its_stream_in_the_compiler_strategy():
+    plan = json.dumps({"tasks": [{"tool": "search", "args": {"query": "Nile"}}] * 6})
+    model = ScriptedModel([plan, '{"action": "finish", "answer": "6650 km"}'], chunk_chars=7)
+    agent = Agent(model, [search], planner=JSONPlanner(), strategy="compiler", max_replans=0)
+    result = await agent.run("How long is the Nile?")
+    assert [(t.tool, t.kwargs) for t in result.tasks] == [("search", {"query": "Nile"})]
+    assert result.answer == "6650 km"
+    (plan_span,) = result.trace.of_kind("plan")
+    assert len(plan_span.attrs["response"]) < len(plan) / 2  # the stream was closed at the repeat
+
+
+def test_json_plan_examples_show_one_call_and_two():
+    request = JSONPlanner().plan_request(PlanContext("How long is the Nile?", TOOLS))
+    plans = [json.loads(m.content or "") for m in request.messages if m.role == "assistant"]
+    assert {len(p["tasks"]) for p in plans} == {1, 2}
 
 
 def test_json_plan_request_constrains_tool_names_and_arguments():
