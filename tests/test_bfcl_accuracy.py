@@ -9,9 +9,12 @@ import pytest
 
 from orchestra.benchmarks.bfcl import load_category
 from orchestra.benchmarks.bfcl.accuracy import AccuracyConfig, run_accuracy, summarize_rows
+from orchestra.chat import ChatRequest, ToolCall
 from orchestra.endpoints.openai import OpenAIEndpoint
-from orchestra.planners import ParallelPlanner
+from orchestra.errors import EndpointTimeout
+from orchestra.planners import JSONPlanner, ParallelPlanner
 from orchestra.sim import SimConfig, serve_sim
+from orchestra.testing import FunctionModel, ScriptedModel
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bfcl"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="the shared BFCL copy is not present")
@@ -51,7 +54,9 @@ async def test_calls_are_scored_in_bfcls_names_and_a_rerun_resumes(tmp_path: Pat
     ]
     assert rows["parallel_1"]["valid"] is False
     assert rows["parallel_1"]["error_type"] == "parallel_function_checker_no_order:wrong_count"
-    assert requests == 4  # two turns per item, and the resumed run did not redo parallel_0
+    # One turn per item: the final turn's words are never scored, so it is not asked; and the
+    # resumed run did not redo parallel_0.
+    assert requests == 2
     assert seen == [1, 2]
     lines = (out / "rows.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in lines] == ["parallel_0", "parallel_1"]
@@ -96,5 +101,52 @@ async def test_a_call_that_breaks_the_schema_is_recorded_and_judged_not_refused(
         {"spotify.play": {"artist": 5}},
         {"spotify.play": {"artist": "Maroon 5", "duration": 15, "loud": True}},
     ]
-    assert row["llm_calls"] == 2  # no repair round: BFCL judges the first answer as written
+    assert row["llm_calls"] == 1  # no repair round: BFCL judges the first answer as written
     assert row["error_type"] == "parallel_function_checker_no_order:cannot_find_match"
+
+
+@needs_shared
+async def test_the_compiler_run_stops_before_its_joiner_and_a_repeat_is_not_a_call(tmp_path: Path) -> None:
+    # SmolLM2 writes the one call simple_python_0 needs, then loops on it; the joiner's answer
+    # would not be scored, so it is never asked.
+    call = {"tool": "calculate_triangle_area", "args": {"base": 10, "height": 5}}
+    model = ScriptedModel([json.dumps({"tasks": [call] * 6})])
+    items = load_category("simple_python", SHARED, limit=1)
+    config = AccuracyConfig(strategy="compiler", planner=JSONPlanner)
+    rows = await run_accuracy(items, model, config, tmp_path)
+    row = rows["simple_python_0"]
+    assert row["result"] == [{"calculate_triangle_area": {"base": 10, "height": 5}}]
+    assert (row["valid"], row["error"], row["llm_calls"]) == (True, None, 1)
+    model.assert_all_used()  # exactly one request: the plan
+
+
+@needs_shared
+async def test_an_item_that_timed_out_under_load_is_run_again_in_the_same_run(tmp_path: Path) -> None:
+    attempts: list[str] = []
+
+    def answer(request: ChatRequest) -> object:
+        attempts.append(request.messages[-1].content or "")
+        if len(attempts) == 1:  # the machine was busy: the first request timed out
+            return EndpointTimeout("local: no answer within 600 s", endpoint="local")
+        return [ToolCall(name="calculate_triangle_area", arguments={"base": 10, "height": 5})]
+
+    items = load_category("simple_python", SHARED, limit=1)
+    config = AccuracyConfig(strategy="parallel", planner=lambda: ParallelPlanner(native=True))
+    seen = []
+    rows = await run_accuracy(items, FunctionModel(answer), config, tmp_path, on_progress=seen.append)
+    assert len(attempts) == 2
+    assert rows["simple_python_0"]["error"] is None and rows["simple_python_0"]["valid"] is True
+    assert (seen[-1].done, seen[-1].errors, seen[-1].correct) == (1, 0, 1)
+    (summary,) = summarize_rows(items, rows)
+    assert (summary.items, summary.correct, summary.errors) == (1, 1, 0)
+
+
+@needs_shared
+async def test_retries_are_bounded_and_an_endpoint_failure_stays_unscored(tmp_path: Path) -> None:
+    model = FunctionModel(lambda request: EndpointTimeout("busy", endpoint="f"))
+    items = load_category("simple_python", SHARED, limit=1)
+    config = AccuracyConfig(strategy="parallel", planner=lambda: ParallelPlanner(native=True), retries=1)
+    rows = await run_accuracy(items, model, config, tmp_path)
+    assert len(model.requests) == 2  # the first pass and one retry
+    assert rows["simple_python_0"]["error"]["code"] == "server_error"
+    assert summarize_rows(items, rows)[0].errors == 1

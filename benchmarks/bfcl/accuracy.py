@@ -6,13 +6,16 @@ OpenAI handlers write them), the strategy's planner asks the model in its protoc
 ``tool_calls``, orchestra's JSON plan, or the LLMCompiler text), and the calls the tools receive —
 with BFCL's names restored — are scored by the checker. BFCL scores the model's first answer, so
 the runs are short: ``parallel`` gets one batch turn, ``compiler`` no replanning, ``sequential`` a
-few single-call turns.
+few single-call turns. Once the first answer's calls have run, the run stops: the words the model
+would write next (the joiner's answer, the final turn) are never scored, and on a slow local model
+they cost as much as the plan.
 
 Items run concurrently through the endpoint (its own limits apply). Every finished item is one
 line of ``rows.jsonl`` — the run's journal (:class:`orchestra.batch.journal.Journal`: appended,
-fsynced, torn tail cut), so a killed run resumes where it stopped; items that failed for the
-endpoint's sake (``error`` set) are run again. Each line holds ``{"id", "result"}``, so ``orchestra
-bench bfcl score`` reads the file as it is.
+fsynced, torn tail cut), so a killed run resumes where it stopped. An item that failed for the
+endpoint's sake (``error`` set: a timeout, a server error) is not a wrong answer: it is not scored,
+and it is run again, within the run (``AccuracyConfig.retries`` more passes) and on resume. Each line
+holds ``{"id", "result"}``, so ``orchestra bench bfcl score`` reads the file as it is.
 """
 
 from __future__ import annotations
@@ -24,21 +27,25 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 
 from orchestra.agent import Agent
 from orchestra.batch.journal import Journal, iter_journal
 from orchestra.benchmarks.bfcl.checker import check_item
 from orchestra.benchmarks.bfcl.data import Item
 from orchestra.benchmarks.bfcl.tools import CallLog, make_tools
-from orchestra.endpoints.base import Endpoint
+from orchestra.chat import ChatRequest, ChatResponse
+from orchestra.endpoints.base import Endpoint, WrapperEndpoint
 from orchestra.errors import EndpointError, OrchestraError, UsageError
 from orchestra.planning import Planner, StepPlanner
 from orchestra.strategies import get_strategy
+from orchestra.trace import Span, Trace, TraceListener
 
 __all__ = [
     "AccuracyConfig",
     "AccuracyProgress",
     "AccuracySummary",
+    "FirstAnswer",
     "read_rows",
     "run_accuracy",
     "summarize_rows",
@@ -54,19 +61,27 @@ class AccuracyConfig:
         planner: builds the planner (None: the strategy's default).
         concurrency: items in flight at once (the endpoint's own limits still apply).
         sequential_turns: turns a ``sequential`` run may take (one call each).
-        item_timeout: seconds one item may take before it counts as an endpoint failure.
+        item_timeout: seconds one item may take (None: no limit). A guard against a hung
+            endpoint, not a speed limit: a 135M model on two busy CPUs takes minutes per item, and
+            the endpoint's own request timeouts already catch a server that stopped answering. An
+            item past it counts as an endpoint failure (not scored) and is run again.
+        retries: further passes over the items that failed for the endpoint's sake, after the
+            others (machine load comes and goes; a user should not lose items to it).
     """
 
     strategy: str = "parallel"
     planner: Callable[[], Planner | StepPlanner] | None = None
     concurrency: int = 4
     sequential_turns: int = 4
-    item_timeout: float = 300.0
+    item_timeout: float | None = 1800.0
+    retries: int = 2
 
     def __post_init__(self) -> None:
         get_strategy(self.strategy)
         if self.concurrency < 1:
             raise UsageError(f"--concurrency must be >= 1, got {self.concurrency}")
+        if self.retries < 0:
+            raise UsageError(f"retries must be >= 0, got {self.retries}")
 
 
 @dataclass
@@ -96,17 +111,62 @@ def _agent(endpoint: Endpoint, tools: list[Any], config: AccuracyConfig) -> Agen
     return Agent(endpoint, tools, planner=planner, strategy=config.strategy, **options)
 
 
+class FirstAnswer(TraceListener):
+    """Ends a run once BFCL's first answer is complete: its calls ran, and what comes next is words.
+
+    ``compiler`` (no replanning) asks its joiner next; ``parallel`` (one batch turn) asks a final
+    turn that offers no tools. Neither can add a call, and neither is scored, so the listener
+    cancels ``scope`` when that LLM call begins. Other strategies run to their end.
+
+    Args:
+        strategy: the run's strategy.
+        scope: the cancel scope around the run.
+    """
+
+    def __init__(self, strategy: str, scope: anyio.CancelScope) -> None:
+        self.strategy = strategy
+        self.scope = scope
+        self.turns = 0
+        self.stopped = False
+
+    def on_start(self, trace: Trace, span: Span) -> None:
+        """Cancel the run at the joiner (``compiler``) or at the second turn (``parallel``)."""
+        if self.strategy == "parallel" and span.kind == "llm":
+            self.turns += 1
+        if (self.strategy == "compiler" and span.kind == "join") or self.turns > 1:
+            self.stopped = True
+            self.scope.cancel()
+
+
+class _Checkpointed(WrapperEndpoint):
+    """Yields to the event loop before each whole completion, so that a cancellation made just
+    before it (by :class:`FirstAnswer`, as the LLM call's span opens) lands before the request is
+    sent rather than after the server has spent the CPU on it."""
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        await anyio.lowlevel.checkpoint()
+        return await self.inner.complete(request)
+
+
 async def _run_item(item: Item, endpoint: Endpoint, config: AccuracyConfig) -> dict[str, Any]:
     log = CallLog()
     tools, _ = make_tools(item, log)
     row: dict[str, Any] = {"custom_id": item.id, "id": item.id, "category": item.category.name,
                            "strategy": config.strategy, "error": None}  # fmt: skip
     start = time.perf_counter()
+    trace = Trace()
     try:
         with anyio.fail_after(config.item_timeout):
-            result = await _agent(endpoint, tools, config).run(item.prompt)
-        row["llm_calls"] = result.llm_calls
-        row["answer"] = result.answer[:500]
+            with anyio.CancelScope() as scope:
+                stop = FirstAnswer(config.strategy, scope)
+                trace.listeners.append(stop)
+                agent = _agent(_Checkpointed(endpoint), tools, config)
+                result = await agent.run(item.prompt, trace=trace)
+                row["answer"] = result.answer[:500]
+            if stop.stopped:
+                row["answer"] = "(not asked: BFCL scores the calls of the first answer)"
+        # The call whose span opened the stop was never sent.
+        row["llm_calls"] = sum(s.kind in ("plan", "join", "llm") for s in trace.spans) - stop.stopped
     except (EndpointError, TimeoutError) as exc:
         code = "timeout" if isinstance(exc, TimeoutError) else "server_error"
         row["error"] = {"code": code, "message": f"{type(exc).__name__}: {exc}"}
@@ -152,24 +212,31 @@ async def run_accuracy(
                 progress.correct += bool(row.get("valid"))
         if on_progress is not None:
             on_progress(progress)
-        todo = [i for i in items if not journal.is_done(i.id)]
         limiter = anyio.CapacityLimiter(config.concurrency)
+        failed: set[str] = set()  # items whose last row is an endpoint failure
 
         async def one(item: Item) -> None:
             async with limiter:
                 row = await _run_item(item, endpoint, config)
             await anyio.to_thread.run_sync(journal.append, [row])
-            progress.done += 1
+            if item.id not in failed:
+                progress.done += 1
             if row["error"] is not None:
-                progress.errors += 1
+                failed.add(item.id)
             else:
+                failed.discard(item.id)
                 progress.correct += bool(row["valid"])
+            progress.errors = len(failed)
             if on_progress is not None:
                 on_progress(progress)
 
-        async with anyio.create_task_group() as group:
-            for item in todo:
-                group.start_soon(one, item)
+        for _pass in range(config.retries + 1):
+            todo = [i for i in items if not journal.is_done(i.id)]
+            if not todo:
+                break
+            async with anyio.create_task_group() as group:
+                for item in todo:
+                    group.start_soon(one, item)
         journal.compact()
     finally:
         journal.close()
