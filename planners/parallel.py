@@ -4,7 +4,9 @@ The ``parallel`` strategy LLMCompiler compares against (1.35x slower than LLMCom
 paper). Against an endpoint with native function calling the request carries ``tools`` and the
 answer's ``tool_calls`` are the batch. llama.cpp serving SmolLM2 returns no ``tool_calls``, so the
 same request also carries a JSON schema (``{"calls": [...]}`` or ``{"answer": ...}``) as
-``response_format``: the content is then the batch, emulated by constrained decoding.
+``response_format``: the content is then the batch, emulated by constrained decoding. Under that
+schema a weak model decoding greedily repeats its last call until ``maxItems``; as in the JSON
+plan (:mod:`~orchestra.planners.json_plan`), the emulated batch ends at its first exact repeat.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ class ParallelPlanner:
         max_tokens: most tokens per turn.
         temperature: sampling temperature.
         max_answer_chars: longest emulated answer (a weak model that repeats itself must stop).
+        stop_at_repeat: end an emulated batch at its first call that exactly repeats an earlier
+            one (a weak model's greedy loop); native ``tool_calls`` are kept as the server sent them.
     """
 
     native: bool | None = None
@@ -76,6 +80,7 @@ class ParallelPlanner:
     max_tokens: int = 384
     temperature: float | None = 0.0
     max_answer_chars: int | None = 500
+    stop_at_repeat: bool = True
 
     def step_request(self, context: PlanContext) -> ChatRequest:
         """The request for the next batch (no tools offered in the final turn)."""
@@ -118,10 +123,22 @@ class ParallelPlanner:
         if isinstance(obj, dict) and obj.get("calls"):
             if not isinstance(obj["calls"], list):
                 raise PlanError('"calls" must be a list of {"tool": ..., "args": {...}}')
-            return [task_from_call(context.next_id + i, c) for i, c in enumerate(obj["calls"])]
+            tasks = [task_from_call(context.next_id + i, c) for i, c in enumerate(obj["calls"])]
+            return _until_repeat(tasks) if self.stop_at_repeat else tasks
         if isinstance(obj, dict) and "answer" in obj:
             return Finish(str(obj["answer"]))
         raise PlanError(
             "the answer is neither tool calls nor a final answer",
             hint='answer with {"calls": [...]} or {"answer": "..."}',
         )
+
+
+def _until_repeat(tasks: list[Task]) -> list[Task]:
+    """The tasks before the first one that repeats an earlier one (same tool, same arguments)."""
+    seen: set[str] = set()
+    for index, task in enumerate(tasks):
+        key = json.dumps([task.tool, task.args, task.kwargs], sort_keys=True, default=str)
+        if key in seen:
+            return tasks[:index]
+        seen.add(key)
+    return tasks

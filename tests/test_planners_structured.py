@@ -234,3 +234,14 @@ def test_parallel_keeps_an_emulated_answer_cut_at_max_tokens():
         "schema"
     ]
     assert schema["properties"]["answer"]["maxLength"] == 500 and planner.step_request(ctx).tools is None
+
+
+def test_parallel_emulated_batch_ends_at_its_first_repeat_and_native_calls_stay():
+    ctx = PlanContext("q", TOOLS, next_id=1)
+    loop = {"tool": "search", "args": {"query": "Nile"}}
+    text = json.dumps({"calls": [loop, {"tool": "search", "args": {"query": "Amazon"}}, loop, loop]})
+    batch = ParallelPlanner().parse_step(_response(text), ctx)
+    assert [t.kwargs for t in batch] == [{"query": "Nile"}, {"query": "Amazon"}]
+    assert len(ParallelPlanner(stop_at_repeat=False).parse_step(_response(text), ctx)) == 4
+    draws = [ToolCall(id=i, name="search", arguments='{"query": "x"}') for i in "ab"]
+    assert len(ParallelPlanner().parse_step(_response(draws), ctx)) == 2  # the server's own calls
