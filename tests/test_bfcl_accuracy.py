@@ -150,3 +150,17 @@ async def test_retries_are_bounded_and_an_endpoint_failure_stays_unscored(tmp_pa
     assert len(model.requests) == 2  # the first pass and one retry
     assert rows["simple_python_0"]["error"]["code"] == "server_error"
     assert summarize_rows(items, rows)[0].errors == 1
+
+
+@needs_shared
+async def test_a_plan_that_stays_invalid_is_a_wrong_answer_with_its_calls_counted(tmp_path: Path) -> None:
+    # A weak model running into max_tokens inside a string: the repair round fails the same way.
+    cut = '{"tasks": [{"tool": "calculate_triangle_area", "args": {"base": "1000000000'
+    model = ScriptedModel([cut, cut])
+    items = load_category("simple_python", SHARED, limit=1)
+    rows = await run_accuracy(
+        items, model, AccuracyConfig(strategy="compiler", planner=JSONPlanner), tmp_path
+    )
+    row = rows["simple_python_0"]
+    assert (row["error"], row["valid"], row["result"], row["llm_calls"]) == (None, False, [], 2)
+    assert "PlanError" in row["answer"]

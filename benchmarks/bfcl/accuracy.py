@@ -155,24 +155,23 @@ async def _run_item(item: Item, endpoint: Endpoint, config: AccuracyConfig) -> d
                            "strategy": config.strategy, "error": None}  # fmt: skip
     start = time.perf_counter()
     trace = Trace()
+    stop = FirstAnswer(config.strategy, anyio.CancelScope())
+    trace.listeners.append(stop)
     try:
-        with anyio.fail_after(config.item_timeout):
-            with anyio.CancelScope() as scope:
-                stop = FirstAnswer(config.strategy, scope)
-                trace.listeners.append(stop)
-                agent = _agent(_Checkpointed(endpoint), tools, config)
-                result = await agent.run(item.prompt, trace=trace)
-                row["answer"] = result.answer[:500]
-            if stop.stopped:
-                row["answer"] = "(not asked: BFCL scores the calls of the first answer)"
-        # The call whose span opened the stop was never sent.
-        row["llm_calls"] = sum(s.kind in ("plan", "join", "llm") for s in trace.spans) - stop.stopped
+        with anyio.fail_after(config.item_timeout), stop.scope:
+            agent = _agent(_Checkpointed(endpoint), tools, config)
+            result = await agent.run(item.prompt, trace=trace)
+            row["answer"] = result.answer[:500]
+        if stop.stopped:
+            row["answer"] = "(not asked: BFCL scores the calls of the first answer)"
     except (EndpointError, TimeoutError) as exc:
         code = "timeout" if isinstance(exc, TimeoutError) else "server_error"
         row["error"] = {"code": code, "message": f"{type(exc).__name__}: {exc}"}
     except OrchestraError as exc:  # the model's plan stayed invalid: scored as what it called
         row["answer"] = f"({type(exc).__name__}: {exc})"[:500]
     row["latency"] = round(time.perf_counter() - start, 4)
+    # Every LLM call made, repairs included; the one whose span opened the stop was never sent.
+    row["llm_calls"] = sum(s.kind in ("plan", "join", "llm") for s in trace.spans) - stop.stopped
     row["result"] = log.calls
     verdict = check_item(item, log.calls)
     row.update(valid=verdict.valid, error_type=verdict.error_type, checker_error=verdict.error)
