@@ -88,6 +88,38 @@ async def test_a_hung_request_fails_at_the_learned_first_byte_timeout() -> None:
     assert anyio.current_time() - start < 1.0 and endpoint.timeouts == 1
 
 
+async def test_a_hang_sent_before_any_timeout_was_learned_gets_one_when_it_is() -> None:
+    # The first wave of a batch: the hang is sent with the quick requests, before any latency is
+    # known. It must end at the timeout those answers teach, not at the request timeout.
+    hang = anyio.Event()
+
+    async def answer(request: ChatRequest) -> str:
+        if request.messages[0].text == "hang":
+            await hang.wait()
+        await anyio.sleep(0.01)
+        return "ok"
+
+    tracker = LatencyTracker(min_samples=5, multiplier=4.0, floor=0.05)
+    endpoint = FirstByteTimeout(FunctionModel(answer, name="f"), tracker)
+    outcome: list[str] = []
+
+    async def hung() -> None:
+        try:
+            await endpoint.complete(ChatRequest.of("hang"))
+            outcome.append("answered")
+        except EndpointTimeout:
+            outcome.append("timed out")
+
+    start = anyio.current_time()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(hung)
+        for _ in range(5):
+            tg.start_soon(endpoint.complete, ChatRequest.of("quick"))
+    assert outcome == ["timed out"] and endpoint.timeouts == 1
+    assert anyio.current_time() - start < 1.0  # the learned 0.05-0.2 s, not forever
+    assert not endpoint._unbounded  # nothing left waiting on a bound
+
+
 def test_the_tracker_follows_the_99th_percentile() -> None:
     tracker = LatencyTracker(min_samples=10, multiplier=3.0, floor=0.1, ceiling=5.0)
     for i in range(100):

@@ -5,8 +5,9 @@ whole request timeout, 120 s by default, while the answers around it took a frac
 second. The timeout that matters for such a hang is the one for the *first* byte (a whole answer
 for :meth:`complete`, the first chunk for :meth:`stream`), and the right value is what this
 endpoint's answers have shown: a multiple of their recent 99th percentile, never below a floor
-and never above the request timeout. Until enough answers have been seen the request timeout
-alone applies. "The Tail at Scale" (Dean and Barroso, CACM 2013) answers the same tail with
+and never above the request timeout. A request sent before enough answers had been seen gets its
+timeout as soon as they have: a hang in the first wave of a batch must not hold its slot for the
+whole request timeout (60 s) while the rest of the wave answered in 0.2 s. "The Tail at Scale" (Dean and Barroso, CACM 2013) answers the same tail with
 hedged requests; a learned timeout and a retry cost no duplicate tokens, which matters when each
 request is paid for.
 
@@ -101,6 +102,8 @@ class FirstByteTimeout(WrapperEndpoint):
         self.tracker = tracker or LatencyTracker()
         self.clock: Clock = clock or MonotonicClock()
         self.timeouts = 0
+        # Requests waiting with no timeout yet: their scope, and when they were sent (anyio time).
+        self._unbounded: dict[anyio.CancelScope, float] = {}
 
     @property
     def on_headers(self) -> Any:
@@ -121,33 +124,61 @@ class FirstByteTimeout(WrapperEndpoint):
             endpoint=self.name,
         )
 
-    async def complete(self, request: ChatRequest) -> ChatResponse:
+    def _scope(self) -> anyio.CancelScope:
+        """A scope for one request's first byte: its deadline is the learned timeout, or (before
+        one is learned) none until :meth:`_learned` sets it."""
         limit = self.tracker.timeout()
-        start = self.clock.now()
+        now = anyio.current_time()
+        scope = anyio.CancelScope(deadline=math.inf if limit is None else now + limit)
         if limit is None:
-            response = await self.inner.complete(request)
-        else:
-            with anyio.move_on_after(limit) as scope:
+            self._unbounded[scope] = now
+        return scope
+
+    def _learned(self, seconds: float) -> None:
+        """Record a latency; if that gives the first timeout, bound the requests still waiting."""
+        self.tracker.record(seconds)
+        if self._unbounded:
+            limit = self.tracker.timeout()
+            if limit is not None:
+                for scope, sent in self._unbounded.items():
+                    scope.deadline = min(scope.deadline, sent + limit)
+                self._unbounded.clear()
+
+    def _expired_after(self) -> EndpointTimeout:
+        # The scope's deadline was always "sent + the learned timeout", whenever it was set.
+        limit = self.tracker.timeout()
+        return self._expired(limit if limit is not None else math.inf)
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        start = self.clock.now()
+        scope = self._scope()
+        try:
+            with scope:
                 response = await self.inner.complete(request)
-            if scope.cancelled_caught:
-                raise self._expired(limit)
-        self.tracker.record(self.clock.now() - start)
+        finally:
+            self._unbounded.pop(scope, None)
+        if scope.cancelled_caught:
+            raise self._expired_after()
+        self._learned(self.clock.now() - start)
         return response
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[ChatChunk]:
-        limit = self.tracker.timeout()
         start = self.clock.now()
         chunks = self.inner.stream(request)
         try:
             first: ChatChunk | None = None
-            with anyio.move_on_after(math.inf if limit is None else limit) as scope:
-                try:
-                    first = await chunks.__anext__()
-                except StopAsyncIteration:
-                    return
+            scope = self._scope()
+            try:
+                with scope:
+                    try:
+                        first = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        return
+            finally:
+                self._unbounded.pop(scope, None)
             if scope.cancelled_caught:
-                raise self._expired(limit if limit is not None else math.inf)
-            self.tracker.record(self.clock.now() - start)
+                raise self._expired_after()
+            self._learned(self.clock.now() - start)
             assert first is not None
             yield first
             async for chunk in chunks:
