@@ -24,7 +24,7 @@ import contextlib
 import contextvars
 import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,6 +53,10 @@ _IDS = itertools.count(1)
 _GLOBAL: list[TraceListener] = []
 
 
+def _since(t: float, origin: float) -> float:
+    return round(t - origin, 6)
+
+
 def _parent_id() -> int | None:
     span = _SPAN.get()
     return None if span is None else span.id
@@ -72,9 +76,9 @@ class SpanEvent:
     time: float
     attrs: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        """A dict with the same fields."""
-        return {"name": self.name, "time": self.time, "attrs": self.attrs}
+    def to_dict(self, origin: float) -> dict[str, Any]:
+        """A dict with the same fields, ``time`` in seconds since ``origin`` (see :meth:`Span.to_dict`)."""
+        return {"name": self.name, "time": _since(self.time, origin), "attrs": self.attrs}
 
 
 @dataclass(slots=True)
@@ -109,8 +113,15 @@ class Span:
         """``end - start`` in seconds, or None while running."""
         return None if self.end is None else self.end - self.start
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (attribute values made JSON by :func:`orchestra.tracefile.to_json`)."""
+    def to_dict(self, origin: float) -> dict[str, Any]:
+        """A JSON-ready dict (attribute values made JSON by :func:`orchestra.tracefile.to_json`).
+
+        Args:
+            origin: the clock time that is zero in the output, normally the trace's
+                :attr:`Trace.origin`: ``start``, ``end`` and event times are written as seconds
+                since it (rounded to microseconds), since a raw monotonic clock value means
+                nothing outside this process. Required, so no caller emits raw clock values.
+        """
         from orchestra.tracefile import to_json
 
         out: dict[str, Any] = {
@@ -118,13 +129,13 @@ class Span:
             "parent": self.parent,
             "name": self.name,
             "kind": self.kind,
-            "start": self.start,
-            "end": self.end,
+            "start": _since(self.start, origin),
+            "end": None if self.end is None else _since(self.end, origin),
             "attrs": to_json(self.attrs),
             "error": self.error,
         }
         if self.events:
-            out["events"] = [to_json(e.to_dict()) for e in self.events]
+            out["events"] = [to_json(e.to_dict(origin)) for e in self.events]
         return out
 
     @classmethod
@@ -263,6 +274,11 @@ class Trace:
             yield self
         finally:
             _CURRENT.reset(token)
+
+    def to_dicts(self, spans: Iterable[Span] | None = None) -> list[dict[str, Any]]:
+        """``spans`` (default: all of this trace's) as JSON-ready dicts, times in seconds since
+        this trace's :attr:`origin` (see :meth:`Span.to_dict`)."""
+        return [s.to_dict(self.origin) for s in (self.spans if spans is None else spans)]
 
     def of_kind(self, kind: str) -> list[Span]:
         """The spans of one kind, in start order."""

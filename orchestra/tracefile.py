@@ -114,12 +114,7 @@ def _header(trace: Trace, command: str | None) -> dict[str, Any]:
 
 
 def _span_line(span: Span, origin: float) -> str:
-    data = span.to_dict()
-    data["start"] = round(span.start - origin, 6)
-    data["end"] = None if span.end is None else round(span.end - origin, 6)
-    for event, out in zip(span.events, data.get("events", []), strict=False):
-        out["time"] = round(event.time - origin, 6)
-    return json.dumps(redact_value(data), ensure_ascii=False)
+    return json.dumps(redact_value(span.to_dict(origin)), ensure_ascii=False)
 
 
 class TraceFileWriter(TraceListener):

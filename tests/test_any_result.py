@@ -146,4 +146,4 @@ async def test_a_run_of_the_agent_ends_with_an_answer_whatever_the_tool_returned
         with anyio.fail_after(30):
             result = await agent.run("go")
         assert result.answer == f"done {name}", name
-        json.dumps([span.to_dict() for span in result.trace.spans], default=str)  # the trace serialises
+        json.dumps(result.trace.to_dicts())  # the trace serialises

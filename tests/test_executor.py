@@ -583,7 +583,7 @@ def test_trace_spans_jsonl_and_timeline_with_a_fake_clock(tmp_path: Any) -> None
     assert trace.spans[1].error == "ValueError: boom"
     path = trace.to_jsonl(tmp_path / "trace.jsonl")
     again = Trace.from_jsonl(path)
-    assert [s.to_dict() for s in again.spans] == [s.to_dict() for s in trace.spans]
+    assert again.to_dicts() == trace.to_dicts()
     lines = trace.render_text(width=30).splitlines()
     planner, first, second = (
         next(line for line in lines if line.startswith(n)) for n in ("planner", "1.", "2.")

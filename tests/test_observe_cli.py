@@ -80,6 +80,29 @@ def test_run_writes_a_trace_file_that_trace_show_reads(tmp_path: Path) -> None:
     assert json.loads(quiet.stdout)["error"]["type"] == "UsageError"
 
 
+def test_run_json_times_are_seconds_since_the_start_as_in_the_trace_file(tmp_path: Path) -> None:
+    config = SimConfig(
+        content="script", script=plan_script(tmp_path / "script.jsonl"), ttft=0.01, tokens_per_second=500
+    )
+    trace = tmp_path / "run.jsonl"
+    with SimProcess(config) as sim:
+        proc = orchestra(
+            "run", QUESTION, "--tools", "calculator", "--planner", "text",
+            "-e", sim.url, "-m", "sim-model", "--json", "--trace", str(trace),
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    timed = [*out["tasks"], *out["model_calls"]]
+    assert {s["kind"] for s in timed} == {"task", "plan", "join"}
+    # Seconds since the command started (a raw monotonic value is the machine's uptime).
+    assert all(0 <= s["start"] <= s["end"] < 30 for s in timed)
+    assert all(0 <= e["time"] < 30 for s in timed for e in s.get("events", []))
+    # The same zero as the trace file: the task has the same times in both.
+    (task,) = out["tasks"]
+    (in_file,) = [s for s in map(json.loads, trace.read_text().splitlines()[1:]) if s["kind"] == "task"]
+    assert (task["start"], task["end"]) == (in_file["start"], in_file["end"])
+
+
 def _first_request_fails_seed() -> int:
     """A fault seed under which the simulator fails the first request (5xx) and serves the second."""
     for seed in range(100):

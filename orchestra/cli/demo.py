@@ -142,7 +142,7 @@ def demo(
     )
     with observed(
         "demo", trace_file=trace, verbose=verbose, as_json=as_json, listeners=[view] if view else []
-    ):
+    ) as root:
         with view or contextlib.nullcontext():
             result = anyio.run(_demo, console, latency)
     if result is None:  # the model's plan stayed invalid; the built-in plan ran (and was shown)
@@ -151,7 +151,7 @@ def demo(
         return
     result = dataclasses.replace(result, answer=whole_sentences(result.answer))
     if as_json:
-        sys.stdout.write(json.dumps(redact_value(summary(result))) + "\n")
+        sys.stdout.write(json.dumps(redact_value(summary(result, origin=root.origin))) + "\n")
     elif quiet:
         Console().print(result.answer, markup=False, highlight=False)
     else:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
     from orchestra.agent import AgentResult
     from orchestra.endpoints.config import EndpointSpec
+    from orchestra.trace import Span
 
 __all__ = ["TOOLS_HELP", "build_tools", "print_result", "run", "summary"]
 
@@ -113,8 +114,18 @@ def print_result(console: Console, result: AgentResult, *, timeline: bool = True
     )
 
 
-def summary(result: AgentResult) -> dict[str, Any]:
-    """The run as one JSON-ready object (``--json``): answer, plan, usage, task spans."""
+def summary(result: AgentResult, *, origin: float | None = None) -> dict[str, Any]:
+    """The run as one JSON-ready object (``--json``): answer, plan, usage, task spans.
+
+    Span times are seconds since ``origin`` (a clock time; default: the start of the run's own
+    trace), the same zero as the ``--trace`` file when the command passes its root trace's origin.
+    """
+    trace = result.trace
+    zero = trace.origin if origin is None else origin
+
+    def spans(chosen: list[Span]) -> list[dict[str, Any]]:
+        return [s.to_dict(zero) for s in chosen]
+
     return {
         "answer": result.answer,
         "strategy": result.strategy,
@@ -126,9 +137,9 @@ def summary(result: AgentResult) -> dict[str, Any]:
             "prompt_tokens": result.usage.prompt_tokens,
             "completion_tokens": result.usage.completion_tokens,
         },
-        "tasks": [s.to_dict() for s in result.trace.of_kind("task")],
-        "interrupts": [s.to_dict() for s in result.trace.of_kind("interrupt")],
-        "model_calls": [s.to_dict() for s in result.trace.spans if s.kind in ("llm", "plan", "join")],
+        "tasks": spans(trace.of_kind("task")),
+        "interrupts": spans(trace.of_kind("interrupt")),
+        "model_calls": spans([s for s in trace.spans if s.kind in ("llm", "plan", "join")]),
         "repairs": [r.error for r in result.rounds if r.error],
     }
 
@@ -229,7 +240,7 @@ def run(
     view = RunView(console) if not (as_json or quiet) else None
     with observed(
         "run", trace_file=trace, verbose=verbose, as_json=as_json, listeners=[view] if view else []
-    ):
+    ) as root:
         get_strategy(strategy)  # an unknown strategy: a one-line error before any model starts
         if async_mode is not None:
             if strategy != "async":
@@ -244,7 +255,7 @@ def run(
                 _run, question, specs, built, chosen, strategy, max_replans, async_mode, deadline
             )
     if as_json:
-        sys.stdout.write(json.dumps(redact_value(summary(result))) + "\n")
+        sys.stdout.write(json.dumps(redact_value(summary(result, origin=root.origin))) + "\n")
     elif quiet:
         console.print(result.answer, markup=False, highlight=False)
     else:

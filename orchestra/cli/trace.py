@@ -72,7 +72,7 @@ def show(
     with observed("trace show", as_json=as_json):
         loaded = read_trace(file)
     if as_json:
-        body = {"header": loaded.header, "spans": [s.to_dict() for s in loaded.trace.spans]}
+        body = {"header": loaded.header, "spans": loaded.trace.to_dicts()}
         sys.stdout.write(json.dumps(body) + "\n")
         return
     console = Console(highlight=False)
