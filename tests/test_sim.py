@@ -503,6 +503,8 @@ def test_sim_process_serves_and_leaves_no_process_behind() -> None:
         assert response.status_code == 200 and response.headers["x-ratelimit-limit-requests"] == "1000"
         live = proc.stats()
         assert live.ok == 1 and len(live.accepted_times) == 1
+        # Seconds since the simulator started, whose wall-clock start is given (not uptime).
+        assert 0 <= live.accepted_times[0] < 60 and abs(live.started_at_unix - time.time()) < 60
     assert proc.returncode is not None and not _alive(pid)
     assert proc.final_stats is not None and proc.final_stats.ok == 1
     assert proc.final_stats.per_model["sim-model"].completion_tokens == 3

@@ -69,12 +69,15 @@ def _batch_once(
     with SimProcess(config) as sim:
         args = [*command, "batch", "run", str(prompts), "-o", str(out), "--quiet"]
         args += ["--endpoint", sim.url, "--model", MODEL, "--concurrency", str(concurrency)]
-        start = time.monotonic()
+        # The simulator reports admissions in seconds since its start, with that start on the
+        # wall clock: the one clock both processes read.
+        start = time.time()
         done = subprocess.run(args, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
-        end = time.monotonic()
+        end = time.time()
         if done.returncode != 0:
             raise SystemExit(f"batch run failed ({done.returncode}): {done.stderr.strip()}")
-        times = sorted(sim.stats().accepted_times)
+        stats = sim.stats()
+        times = sorted(stats.started_at_unix + t for t in stats.accepted_times)
     return {
         "wall": end - start,
         "first_request": times[0] - start,

@@ -81,7 +81,8 @@ class Simulator:
     def __init__(self, config: SimConfig, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or MonotonicClock()
-        self.stats = SimStats()
+        self.started = self.clock.now()
+        self.stats = SimStats(started_at_unix=time.time())
         # Two generators from one seed: faults and content never shift each other's sequence.
         self.faults = FaultInjector(config, random.Random(config.seed))
         self.content = ContentSource(config, random.Random(None if config.seed is None else config.seed + 1))
@@ -274,7 +275,9 @@ class ChatCompletions:
         stats, request, fault = self.sim.stats, answer.request, answer.fault
         if fault is Fault.NONE:
             completion = sum(r.tokens for r in answer.replies)
-            stats.record_ok(request.model, answer.decision.at, request.prompt_tokens, completion)
+            stats.record_ok(
+                request.model, answer.decision.at - self.sim.started, request.prompt_tokens, completion
+            )
         elif fault is Fault.DROP:
             stats.drops += 1
         elif fault is Fault.MALFORMED:

@@ -42,7 +42,10 @@ class SimStats:
     bad_requests: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # Admission times in seconds since the simulator started (``started_at_unix`` on the wall
+    # clock), not raw monotonic values, which mean nothing outside the simulator's process.
     accepted_times: list[float] = field(default_factory=list)
+    started_at_unix: float = 0.0
     # Client (host, port) pairs seen: how many connections clients opened. A client that builds a
     # new HTTP client per request (prompto, docs/design.md) shows one per request here.
     peers: set[tuple[str, int]] = field(default_factory=set)
@@ -56,7 +59,7 @@ class SimStats:
         return found
 
     def record_ok(self, model: str, admitted_at: float, prompt_tokens: int, completion_tokens: int) -> None:
-        """Count one request answered normally, admitted at ``admitted_at`` (the limiter's clock)."""
+        """Count one request answered normally, admitted at ``admitted_at`` (seconds since the start)."""
         self.ok += 1
         self.prompt_tokens += prompt_tokens
         self.completion_tokens += completion_tokens
