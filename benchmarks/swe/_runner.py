@@ -32,6 +32,7 @@ from orchestra.benchmarks.swe._grading import InstanceReport, resolution_status,
 from orchestra.benchmarks.swe._task import SWETask
 from orchestra.benchmarks.swe._testrun import run_tests
 from orchestra.errors import UsageError
+from orchestra.trace import current_trace
 
 __all__ = ["GradeConfig", "grade_all", "grade_instance", "workspace"]
 
@@ -157,7 +158,14 @@ async def grade_all(
 
     async def one(task: SWETask) -> None:
         async with limiter:
-            report = await grade_instance(task, patches[task.instance_id], config)
+            trace = current_trace()  # a span each only when someone records (--trace, OTel)
+            if trace is None:
+                report = await grade_instance(task, patches[task.instance_id], config)
+            else:
+                with trace.span(f"grade {task.instance_id}", "test", instance_id=task.instance_id) as span:
+                    report = await grade_instance(task, patches[task.instance_id], config)
+                    span.attrs.update(status=report.resolution, timed_out=report.timed_out)
+                    span.error = report.error
         results[task.instance_id] = report
         if on_done is not None:
             on_done(report)

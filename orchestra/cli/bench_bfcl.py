@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from orchestra.cli.help import new_app
-from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
+from orchestra.cli.observe import observed
+from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt, TraceOpt, VerboseOpt
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -184,15 +185,36 @@ def run(
     endpoint: EndpointOpt = None,
     model: ModelOpt = None,
     endpoints: EndpointsFileOpt = None,
+    trace: TraceOpt = None,
+    verbose: VerboseOpt = 0,
 ) -> None:
     """Replay BFCL: latency of each strategy (simulator), or accuracy of an endpoint.
 
     Examples: orchestra bench bfcl run --mode latency --category parallel --limit 20;
-    orchestra bench bfcl run --mode accuracy -c simple_python -s compiler -n 50
+    orchestra bench bfcl run --mode accuracy -c simple_python -s compiler -n 50 --trace bfcl.jsonl
     """
-    if mode == "accuracy":
-        _accuracy(category, strategy or "compiler", limit, out, data, concurrency, endpoint, model, endpoints)
-        return
+    with observed("bench bfcl run", trace_file=trace, verbose=verbose, mode=mode):
+        if mode == "accuracy":
+            _accuracy(
+                category, strategy or "compiler", limit, out, data, concurrency, endpoint, model, endpoints
+            )
+        else:
+            _latency(category, strategy, mode, limit, out, data, ttft, tps, seed, concurrency)
+
+
+def _latency(
+    category: str,
+    strategy: str | None,
+    mode: str,
+    limit: int | None,
+    out: Path | None,
+    data: str | None,
+    ttft: float,
+    tps: float,
+    seed: int,
+    concurrency: int,
+) -> None:
+    """``--mode latency``: every strategy replays the ground truth against the simulator."""
     import contextlib
     import json
     from dataclasses import asdict

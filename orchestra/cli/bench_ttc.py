@@ -23,7 +23,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
+from orchestra.cli.observe import observed
+from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt, TraceOpt, VerboseOpt
 from orchestra.errors import UsageError
 
 __all__ = ["app"]
@@ -136,14 +137,35 @@ def bank_cmd(
     endpoint: EndpointOpt = None,
     model: ModelOpt = None,
     endpoints_file: EndpointsFileOpt = None,
+    trace: TraceOpt = None,
+    verbose: VerboseOpt = 0,
 ) -> None:
     """Build a sample bank with a real model (the embedded one by default); resumes if killed.
 
     Example: orchestra bench ttc bank -o my-bank.jsonl.gz --one-digit 20 --two-digit 5 -k 32
     """
+    with observed("bench ttc bank", trace_file=trace, verbose=verbose):
+        _bank(
+            out, samples, one_digit, two_digit, temperature, max_tokens, seed, endpoint, model, endpoints_file
+        )
+
+
+def _bank(
+    out: Path,
+    samples: int,
+    one_digit: int,
+    two_digit: int,
+    temperature: float,
+    max_tokens: int,
+    seed: int,
+    endpoint: str | None,
+    model: str | None,
+    endpoints_file: Path | None,
+) -> None:
     from orchestra.benchmarks.ttc.building import BankSpec, TaskSpec, build_bank
     from orchestra.endpoints.config import resolve_specs
     from orchestra.endpoints.stack import connect
+    from orchestra.endpoints.traced import TracedEndpoint
 
     def chain_sum(count: int, digits: int) -> TaskSpec:
         config = {"min_terms": 2, "max_terms": 2, "min_digits": digits, "max_digits": digits}
@@ -181,9 +203,8 @@ def bank_cmd(
                 def advance(done: int, total: int) -> None:
                     progress.update(task, completed=done, total=total)
 
-                return await build_bank(
-                    out, conn.default, spec, model=conn.default_model, on_progress=advance
-                )
+                traced = TracedEndpoint(conn.default, model=conn.default_model)
+                return await build_bank(out, traced, spec, model=conn.default_model, on_progress=advance)
 
     added = anyio.run(main)
     console.print(f"{added} problem(s) added to {out}")

@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
+from orchestra.cli.observe import observed
+from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt, TraceOpt, VerboseOpt
 
 __all__ = ["app", "grade", "replay", "solve"]
 
@@ -87,11 +88,26 @@ def grade(
     timeout: TimeoutOpt = 60.0,
     concurrency: ConcurrencyOpt = None,
     run_id: Annotated[str, typer.Option("--run-id", help="A name for this run, kept in the report.")] = "",
+    trace: TraceOpt = None,
+    verbose: VerboseOpt = 0,
 ) -> None:
     """Grade a predictions file: apply each patch and the hidden tests, run them, report by SWE-bench's rules.
 
     Example: orchestra bench swe grade --predictions preds.jsonl --tasks tasks/ --out report.json
     """
+    with observed("bench swe grade", trace_file=trace, verbose=verbose):
+        _grade(predictions, tasks, repos, out, timeout, concurrency, run_id)
+
+
+def _grade(
+    predictions: str,
+    tasks: str | None,
+    repos: Path | None,
+    out: Path | None,
+    timeout: float,
+    concurrency: int | None,
+    run_id: str,
+) -> None:
     from orchestra.benchmarks.swe import GradeConfig, grade_all, make_run_report, predictions_for
     from orchestra.benchmarks.swe._table import report_table
 
@@ -139,11 +155,14 @@ def solve(
     ] = 10,
     concurrency: Annotated[int, typer.Option("--concurrency", "-j", min=1, help="Tasks at once.")] = 2,
     trace_dir: Annotated[
-        Path | None, typer.Option("--trace-dir", help="Write each sample's trace (JSONL spans) here.")
+        Path | None,
+        typer.Option("--trace-dir", help="Also write each sample's trace to its own file in this folder."),
     ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", min=1, help="Solve the first N tasks.")
     ] = None,
+    trace: TraceOpt = None,
+    verbose: VerboseOpt = 0,
 ) -> None:
     """Solve tasks with a coding agent (file tools and a shell in a temporary checkout); write predictions.
 
@@ -152,6 +171,37 @@ def solve(
 
     Example: orchestra bench swe solve --out preds.jsonl --samples 4 && orchestra bench swe grade -p preds.jsonl
     """
+    with observed("bench swe solve", trace_file=trace, verbose=verbose):
+        _solve(
+            out,
+            tasks,
+            repos,
+            endpoint,
+            model,
+            endpoints,
+            strategy,
+            samples,
+            max_steps,
+            concurrency,
+            trace_dir,
+            limit,
+        )
+
+
+def _solve(
+    out: Path,
+    tasks: str | None,
+    repos: Path | None,
+    endpoint: str | None,
+    model: str | None,
+    endpoints: Path | None,
+    strategy: str,
+    samples: int,
+    max_steps: int,
+    concurrency: int,
+    trace_dir: Path | None,
+    limit: int | None,
+) -> None:
     from orchestra.benchmarks.swe import SolveConfig, solve_all, write_predictions, write_traces
     from orchestra.endpoints.config import resolve_specs
     from orchestra.endpoints.stack import connect

@@ -20,7 +20,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt
+from orchestra.cli.observe import observed
+from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt, TraceOpt, VerboseOpt
 from orchestra.errors import UsageError
 from orchestra.text_files import cut_torn_line, read_user_text
 
@@ -146,78 +147,83 @@ def run_cmd(
     endpoint: EndpointOpt = None,
     model: ModelOpt = None,
     endpoints_file: EndpointsFileOpt = None,
+    trace: TraceOpt = None,
+    verbose: VerboseOpt = 0,
 ) -> None:
     """Answer every question with a test-time-compute method; resumes if killed.
 
     adaptive: one budget shared by all queries, each next sample to the query most likely to
     change its answer; certaindex: each query stops when its answers agree (1 − H/log n >= 0.7).
 
-    Example: orchestra ttc run questions.jsonl --method certaindex --budget 200000 -k 16
+    Example: orchestra ttc run questions.jsonl --method certaindex --budget 200000 -k 16 --trace ttc.jsonl
     """
-    from orchestra.endpoints.config import resolve_specs
-    from orchestra.endpoints.stack import connect
-    from orchestra.ttc import Allocator, Budget, Lane, run, run_python
+    with observed("ttc run", trace_file=trace, verbose=verbose):
+        from orchestra.endpoints.config import resolve_specs
+        from orchestra.endpoints.stack import connect
+        from orchestra.endpoints.traced import TracedEndpoint
+        from orchestra.ttc import Allocator, Budget, Lane, run, run_python
 
-    rows = load_questions(questions)
-    done = _done_ids(out)
-    todo = [r for r in rows if r["id"] not in done]
-    specs = resolve_specs(endpoint, model, endpoints_file)
-    console = Console()
-    if not todo:
-        console.print(f"all {len(rows)} queries already answered in {out}")
-        return
-    shared = Budget(tokens=budget)
-    adaptive = method is Method.ADAPTIVE
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        rows = load_questions(questions)
+        done = _done_ids(out)
+        todo = [r for r in rows if r["id"] not in done]
+        specs = resolve_specs(endpoint, model, endpoints_file)
+        console = Console()
+        if not todo:
+            console.print(f"all {len(rows)} queries already answered in {out}")
+            return
+        shared = Budget(tokens=budget)
+        adaptive = method is Method.ADAPTIVE
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
 
-    async def main() -> None:
-        async with connect(specs, check_models=True) as conn:
-            allocator = Allocator(
-                shared, [Lane(conn.default_model, max_in_flight=concurrency)], min_samples=min_samples
-            )
-            for row in todo:
-                allocator.add(row["id"], _program(row, method, k, max_tokens, verifier))
-            written: set[str] = set()
-            cut_torn_line(out)
-            with out.open("a", encoding="utf-8") as sink, Progress(*columns, console=console) as progress:
-                task = progress.add_task(f"{method.value}: queries", total=len(todo))
-
-                def write(qid: str) -> None:
-                    selection, usage = allocator.selection(qid), allocator.usage(qid)
-                    line = {
-                        "id": qid,
-                        "method": method.value,
-                        "answer": selection.answer,
-                        "certainty": round(selection.certainty, 4),
-                        "samples": usage.samples,
-                        "tokens": usage.tokens,
-                        "calls": usage.calls,
-                        "units": usage.units,
-                    }
-                    sink.write(json.dumps(line) + "\n")
-                    sink.flush()
-                    written.add(qid)
-                    progress.update(
-                        task, advance=1, description=f"{method.value}: {shared.spent.tokens} tokens"
-                    )
-
-                def on_finish(dispatch: Any, result: Any) -> None:
-                    # Under a shared (adaptive) budget any query may get more later: write at the end.
-                    if (
-                        not adaptive
-                        and dispatch.query_id not in written
-                        and allocator.finished(dispatch.query_id)
-                    ):
-                        write(dispatch.query_id)
-
-                await run(
-                    allocator, {conn.default_model: conn.default}, code_runner=run_python, on_finish=on_finish
+        async def main() -> None:
+            async with connect(specs, check_models=True) as conn:
+                allocator = Allocator(
+                    shared, [Lane(conn.default_model, max_in_flight=concurrency)], min_samples=min_samples
                 )
-                for row in todo:  # the rest: the budget ran out, or adaptive
-                    if row["id"] not in written:
-                        write(row["id"])
+                for row in todo:
+                    allocator.add(row["id"], _program(row, method, k, max_tokens, verifier))
+                written: set[str] = set()
+                cut_torn_line(out)
+                with out.open("a", encoding="utf-8") as sink, Progress(*columns, console=console) as progress:
+                    task = progress.add_task(f"{method.value}: queries", total=len(todo))
 
-    anyio.run(main)
-    console.print(
-        f"{len(todo)} answers written to {out}; {shared.spent.tokens} tokens, {shared.spent.calls} calls"
-    )
+                    def write(qid: str) -> None:
+                        selection, usage = allocator.selection(qid), allocator.usage(qid)
+                        line = {
+                            "id": qid,
+                            "method": method.value,
+                            "answer": selection.answer,
+                            "certainty": round(selection.certainty, 4),
+                            "samples": usage.samples,
+                            "tokens": usage.tokens,
+                            "calls": usage.calls,
+                            "units": usage.units,
+                        }
+                        sink.write(json.dumps(line) + "\n")
+                        sink.flush()
+                        written.add(qid)
+                        progress.update(
+                            task, advance=1, description=f"{method.value}: {shared.spent.tokens} tokens"
+                        )
+
+                    def on_finish(dispatch: Any, result: Any) -> None:
+                        # Under a shared (adaptive) budget any query may get more later: write at the end.
+                        if (
+                            not adaptive
+                            and dispatch.query_id not in written
+                            and allocator.finished(dispatch.query_id)
+                        ):
+                            write(dispatch.query_id)
+
+                    traced = TracedEndpoint(conn.default, model=conn.default_model)
+                    await run(
+                        allocator, {conn.default_model: traced}, code_runner=run_python, on_finish=on_finish
+                    )
+                    for row in todo:  # the rest: the budget ran out, or adaptive
+                        if row["id"] not in written:
+                            write(row["id"])
+
+        anyio.run(main)
+        console.print(
+            f"{len(todo)} answers written to {out}; {shared.spent.tokens} tokens, {shared.spent.calls} calls"
+        )

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from orchestra.endpoints.routing import EndpointHealth, RoutingPolicy
     from orchestra.endpoints.stack import Connection, build_endpoint, connect
     from orchestra.endpoints.timeouts import FirstByteTimeout, LatencyTracker
+    from orchestra.endpoints.traced import TracedEndpoint
 
 _LAZY = {
     "Meter": "orchestra.endpoints.accounting",
@@ -68,6 +69,7 @@ _LAZY = {
     "connect": "orchestra.endpoints.stack",
     "FirstByteTimeout": "orchestra.endpoints.timeouts",
     "LatencyTracker": "orchestra.endpoints.timeouts",
+    "TracedEndpoint": "orchestra.endpoints.traced",
 }
 
 
@@ -107,6 +109,7 @@ __all__ = [
     "RetryingEndpoint",
     "RoutingPolicy",
     "TokenBucket",
+    "TracedEndpoint",
     "WrapperEndpoint",
     "build_endpoint",
     "connect",

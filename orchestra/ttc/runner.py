@@ -6,6 +6,10 @@ to the endpoint the policy routed it to (through that endpoint's own wrappers, s
 the sandbox. All of it lives in one task group. :func:`drive` is the synchronous loop for
 endpoints that answer at once (a replayed bank), used by the comparison's many seeds; it makes the
 same decisions in the same order as :func:`run` with one unit in flight.
+
+While a trace is active (``--trace FILE``, OpenTelemetry), each ``EXECUTE`` unit is a ``task``
+span; model calls are traced by wrapping the endpoints in
+:class:`~orchestra.endpoints.traced.TracedEndpoint`.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import anyio
 from orchestra.chat import ChatResponse
 from orchestra.endpoints.base import Endpoint
 from orchestra.errors import EndpointError, UsageError
+from orchestra.trace import current_trace
 from orchestra.ttc.allocator import Allocator, Dispatch
 from orchestra.ttc.program import Execution, UnitResult
 
@@ -47,7 +52,14 @@ async def _perform(
     if unit.execution is not None:
         if code_runner is None:
             return UnitResult(unit, error="no code runner given for an execute unit")
-        return UnitResult(unit, outputs=await code_runner(unit.execution))
+        trace = current_trace()  # a span each only when someone records (--trace, OTel)
+        if trace is None:
+            return UnitResult(unit, outputs=await code_runner(unit.execution))
+        attrs = {"tool": "python", "query_id": dispatch.query_id, "calls": list(unit.execution.calls)}
+        with trace.span(f"{dispatch.query_id} execute", "task", **attrs) as span:
+            outputs = await code_runner(unit.execution)
+            span.attrs["result"] = list(outputs)
+        return UnitResult(unit, outputs=outputs)
     assert unit.request is not None and dispatch.lane is not None
     try:
         response = await endpoints[dispatch.lane].complete(unit.request)
