@@ -136,7 +136,10 @@ def test_ray_engine_shards_share_the_limit_and_merge_exactly_once(
         "--endpoints",
         str(tmp_path / "endpoints.toml"),
     ]
-    result = CliRunner().invoke(app, [*args, "--engine", "ray", "--shards", "2", "--quiet"])
+    trace = tmp_path / "trace.jsonl"
+    result = CliRunner().invoke(
+        app, [*args, "--engine", "ray", "--shards", "2", "--quiet", "--trace", str(trace)]
+    )
     assert result.exit_code == 0, result.output
     ids = [row["custom_id"] for _, _, row in iter_journal(out)]
     assert sorted(ids) == sorted(f"r{i}" for i in range(150))
@@ -148,6 +151,17 @@ def test_ray_engine_shards_share_the_limit_and_merge_exactly_once(
     summary = json.loads((tmp_path / "out.summary.json").read_text())
     assert summary["shards"] == 2 and summary["rows"]["ok"] == 150
     assert summary["this_run"]["ok"] == 120 and summary["this_run"]["skipped_already_done"] == 30
+    assert "_row_spans" not in summary
+    # One row span per request the shards sent, under the command's span and inside its time.
+    header, *spans = (json.loads(line) for line in trace.read_text().splitlines())
+    (command,) = [s for s in spans if s["kind"] == "command"]
+    assert header["command"] == "orchestra batch run"
+    rows = [s for s in spans if s["kind"] == "row"]
+    assert sorted(s["attrs"]["custom_id"] for s in rows) == sorted(f"r{i}" for i in range(30, 150))
+    assert {s["attrs"]["shard"] for s in rows} == {0, 1} and len({s["id"] for s in spans}) == len(spans)
+    assert all(s["parent"] == command["id"] and s["attrs"]["completion_tokens"] == 4 for s in rows)
+    slack = 1.0  # the shards' wall clocks place their rows; the same machine's agree closely
+    assert all(command["start"] - slack <= s["start"] <= s["end"] <= command["end"] + slack for s in rows)
 
 
 # -- final errors and the model check (as a local run does them) --------------------------------

@@ -29,6 +29,11 @@
   directory first splits OUT.jsonl into fresh shards (:func:`prepare_shards`), so done rows stay done
   whatever engine or shard count the previous run used.
 
+- **Row spans.** While the driver records a trace (``--trace FILE``, OpenTelemetry), each shard
+  records its rows' spans (one ``row`` span a request, as the local engine does) and returns them
+  with its summary; the driver adds them to its trace under the command's span, placed on its
+  clock by each shard's wall-clock start. They are added when the shards finish, not live.
+
 ``ray`` is an optional extra (``pip install orchestra-runtime[ray]``). Nothing here imports it at module
 level, and the actor class is a plain class that tests can also use without Ray.
 """
@@ -60,6 +65,7 @@ from orchestra.endpoints.limited import LimitedEndpoint, close_stream, failure_e
 from orchestra.endpoints.limits import Outcome, Permit, RateLimiter
 from orchestra.endpoints.routing import RoutingPolicy
 from orchestra.errors import EndpointUnavailable, UsageError
+from orchestra.trace import Span, Trace, current_span, current_trace
 
 __all__ = [
     "LimiterActor",
@@ -73,6 +79,7 @@ __all__ = [
 ]
 
 _PERMIT: ContextVar[int | None] = ContextVar("orchestra_shared_permit", default=None)
+_SPANS = "_row_spans"  # the key of a shard summary's row spans (removed before summaries are combined)
 _DEFAULT_MAX_TOKENS = 1024  # completion budget debited for a request that sets none (as LimitedEndpoint)
 
 
@@ -420,8 +427,17 @@ async def _shard_main(job: dict[str, Any]) -> dict[str, Any]:
             served=job.get("served"),
         )
         source = ShardSource(JsonlSource(job["input"]), job["index"], job["count"])
-        stats = await runner.run(source)
-        return stats.summary(runner.probe, shard=job["index"])
+        if not job.get("trace"):
+            stats = await runner.run(source)
+            return stats.summary(runner.probe, shard=job["index"])
+        # The driver records a trace (--trace, OTel): the runner's row spans go to one of this
+        # shard's own, handed back with the summary (times relative to its wall-clock start).
+        trace = Trace(listeners=[])
+        with trace.activate():
+            stats = await runner.run(source)
+        summary = stats.summary(runner.probe, shard=job["index"])
+        summary[_SPANS] = {"wall_start": trace.wall_start, "spans": trace.to_dicts()}
+        return summary
     finally:
         for endpoint in members:
             await endpoint.aclose()
@@ -475,6 +491,35 @@ def _add(total: dict[str, Any], part: dict[str, Any]) -> None:
             total[key] = held + value
         else:
             total[key] = value
+
+
+def _replay_spans(parts: list[dict[str, Any]], trace: Trace | None) -> None:
+    """Add each shard's row spans (see :func:`_shard_main`) to the driver's ``trace``, as children
+    of its current span, on its clock: a shard's times are placed by its wall-clock start, so
+    machines whose clocks disagree shift each other's rows by that much. Removes them from
+    ``parts`` either way."""
+    parent = current_span()
+    for index, part in enumerate(parts):  # in shard order
+        shipped = part.pop(_SPANS, None)
+        if trace is None or not shipped:
+            continue
+        offset = trace.origin + (shipped["wall_start"] - trace.wall_start)
+        made: dict[int, Span] = {}
+        for data in sorted(shipped["spans"], key=lambda d: d["start"]):
+            up = made.get(data["parent"]) if data["parent"] is not None else None
+            span = Span(
+                data["name"],
+                data["kind"],
+                data["start"] + offset,
+                None if data["end"] is None else data["end"] + offset,
+                {**data["attrs"], "shard": index},
+                data["error"],
+                parent=up.id if up is not None else (parent.id if parent is not None else None),
+            )
+            made[data["id"]] = span
+            if span.end is None:
+                span.end = span.start  # a shard never returns with a row in flight
+            trace.add(span)
 
 
 def _combine(parts: list[dict[str, Any]], merged: Path, wall: float, **where: Any) -> dict[str, Any]:
@@ -597,6 +642,8 @@ def run_ray(
                 "max_row_attempts": max_row_attempts,
                 "served": served_models,  # lanes it does not name (the embedded model's) go unchecked
             }
+            trace = current_trace()
+            common["trace"] = trace is not None
             task = ray.remote(run_shard).options(num_cpus=1, max_retries=0)
             refs = [task.remote({**common, "index": k, "journal": str(p)}) for k, p in enumerate(paths)]
             try:
@@ -605,6 +652,7 @@ def run_ray(
                 for ref in refs:
                     ray.cancel(ref, force=True)
                 raise
+        _replay_spans(parts, trace)
         merge_journals([output, *paths], output)
         shutil.rmtree(paths[0].parent, ignore_errors=True)
         return _combine(parts, output, time.monotonic() - started, input=input, output=output)
