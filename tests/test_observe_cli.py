@@ -143,6 +143,25 @@ def test_json_failure_is_one_error_object_and_a_nonzero_exit() -> None:
     assert error["type"] == "UsageError" and "unknown tool(s): teleport" in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # click refuses it before the command runs
+        (["run", "   "], "Invalid value for 'QUESTION': must not be empty or blank"),
+        (["chat", "hi", "--no-such-flag"], "No such option: --no-such-flag"),
+        (["bench", "swe", "replay", "missing.traj.json"], "missing.traj.json: no such file"),
+    ],
+)
+def test_json_usage_errors_before_or_outside_the_command_body_are_one_object(
+    args: list[str], message: str
+) -> None:
+    proc = orchestra(*args, "--json")
+    assert proc.returncode == 2, proc.stderr
+    assert json.loads(proc.stdout) == {"error": {"type": "UsageError", "message": message}}
+    plain = orchestra(*args)  # without --json: click's usage text or our one line, on stderr
+    assert plain.returncode == 2 and plain.stdout == "" and message[-20:] in plain.stderr
+
+
 class _EchoKey(BaseHTTPRequestHandler):
     """Answers 401 quoting the key it was sent, as OpenAI's API does ("Incorrect API key provided")."""
 

@@ -37,10 +37,12 @@ __all__ = [
     "EXIT_USAGE",
     "exit_code",
     "handle_sigterm",
+    "is_click_error",
     "leaves",
     "one_line",
     "primary",
     "report",
+    "report_json",
     "terminated",
 ]
 
@@ -138,6 +140,40 @@ def one_line(exc: BaseException) -> str:
     else:
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return " ".join(text.split()) or type(exc).__name__
+
+
+def report_json(exc: BaseException, stream: IO[str] | None = None) -> int:
+    """``--json``: print ``{"error": {"type", "message"}}`` for ``exc`` to ``stream`` (stdout), one
+    line, secrets redacted, and return its exit code. A usage error click raised (a bad flag, a
+    missing or invalid argument) is a ``UsageError`` with click's message and exit code 2."""
+    import json
+
+    from orchestra.redact import redact_value
+
+    stream = stream or sys.stdout
+    leaf = primary(exc)
+    code = exit_code(exc)
+    if isinstance(leaf, KeyboardInterrupt):
+        body = {
+            "type": "KeyboardInterrupt",
+            "message": "interrupted by SIGTERM" if _terminated else "interrupted",
+        }
+    elif is_click_error(leaf):
+        body = {"type": "UsageError", "message": leaf.format_message()}  # type: ignore[attr-defined]
+        code = int(getattr(leaf, "exit_code", EXIT_USAGE))
+    elif type(leaf).__name__ == "Abort":  # click's (or typer's) Ctrl-C at a prompt
+        body, code = {"type": "KeyboardInterrupt", "message": "interrupted"}, EXIT_INTERRUPTED
+    else:
+        body = {"type": type(leaf).__name__, "message": one_line(leaf)}
+    stream.write(json.dumps({"error": redact_value(body)}) + "\n")
+    stream.flush()
+    return code
+
+
+def is_click_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is click's usage error (a bad flag or argument), from click itself or the
+    copy typer vendors (``typer._click``), which are different classes."""
+    return any(c.__name__ == "ClickException" for c in type(exc).__mro__)
 
 
 def report(exc: BaseException, stream: IO[str] | None = None) -> int:

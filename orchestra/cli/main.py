@@ -28,7 +28,18 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         sys.stdout.write(f"orchestra {__version__}\n")
         return
-    from orchestra.cli.boundary import EXIT_INTERRUPTED, EXIT_TERMINATED, handle_sigterm, report, terminated
+    from orchestra.cli.boundary import (
+        EXIT_INTERRUPTED,
+        EXIT_TERMINATED,
+        handle_sigterm,
+        report,
+        report_json,
+        terminated,
+    )
+
+    # With --json every failure is one JSON object on stdout: also a bad flag or argument that
+    # click refuses before the command runs, and an error a command raises outside observed().
+    as_json = "--json" in (args[: args.index("--")] if "--" in args else args)
 
     handle_sigterm()  # before anything slow: a SIGTERM while importing is reported too
     interrupted: list[KeyboardInterrupt] = []
@@ -50,13 +61,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         result = command.main(args=args, prog_name="orchestra", standalone_mode=False)
         code = result if isinstance(result, int) and not isinstance(result, bool) else 0
         if interrupted:
-            code = report(interrupted[0])
+            code = report_json(interrupted[0]) if as_json else report(interrupted[0])
         elif code == EXIT_INTERRUPTED and terminated():  # a command that reported it itself
             code = EXIT_TERMINATED
     except SystemExit as exc:
         code = _exit_code(exc.code)
-    except BaseException as exc:  # the boundary: every error becomes one line
-        code = _usage_error(exc) if _is_click_error(exc) else report(exc)
+    except BaseException as exc:  # the boundary: every error becomes one line (one object with --json)
+        if as_json:
+            code = report_json(exc)
+        else:
+            code = _usage_error(exc) if _is_click_error(exc) else report(exc)
     _exit_now(code)
 
 

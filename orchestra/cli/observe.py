@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import click
 import typer
 
+from orchestra.cli.boundary import is_click_error
 from orchestra.errors import OrchestraError, UsageError
 from orchestra.redact import RedactFilter, redact, redact_value
 
@@ -125,9 +126,11 @@ def observed(
         root.listeners.extend(listeners)
         with stack, root.activate(), root.span(f"orchestra {command}", "command", **attrs):
             yield root
-    except (click.exceptions.Exit, click.exceptions.ClickException, click.exceptions.Abort):
-        raise  # the command chose its exit (batch: 1 when rows failed) or click reported a usage error
+    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort):
+        raise  # the command chose its exit (batch: 1 when rows failed)
     except Exception as exc:
+        if is_click_error(exc):
+            raise  # a usage error click reports (as JSON at the boundary with --json)
         if as_json:
             sys.stdout.write(json.dumps(error_object(exc)) + "\n")
             sys.stdout.flush()
