@@ -10,6 +10,7 @@ the point of the LLMCompiler executor.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -28,8 +29,19 @@ _STATUS_STYLE = {"ok": "green", "error": "red", "skipped": "yellow", "cancelled"
 
 
 def short(value: Any, limit: int = 60) -> str:
-    """``value`` as one line of at most ``limit`` characters."""
-    text = value if isinstance(value, str) else repr(value)
+    """``value`` as one line of at most ``limit`` characters: a string as itself, anything else
+    as JSON (as the trace file writes it, :func:`orchestra.tracefile.to_json`), not a Python repr."""
+    if isinstance(value, str):
+        text = value
+    else:
+        from orchestra.tracefile import to_json
+
+        data = to_json(value)
+        text = (
+            data["$str"]
+            if isinstance(data, dict) and set(data) == {"$str", "$type"}
+            else json.dumps(data, ensure_ascii=False)
+        )
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -94,3 +94,12 @@ def test_interrupts_show_as_they_are_delivered() -> None:
     trace = Trace(listeners=[view])
     trace.mark("interrupt 2", "interrupt", task_id=2, value="Paris")
     assert "interrupt interrupt 2: Paris" in out.getvalue()
+
+
+def test_results_are_shown_as_json_not_python_reprs() -> None:
+    from orchestra.live import short
+
+    assert short([{"id": "eiffel", "ok": True, "n": None}]) == '[{"id": "eiffel", "ok": true, "n": null}]'
+    assert short("a  plain\nstring") == "a plain string" and short(391) == "391"
+    assert short(object()).startswith("<object object at")  # not JSON: its string form
+    assert short(list(range(100)), 20) == "[0, 1, 2, 3, 4, 5, …"
