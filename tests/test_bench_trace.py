@@ -119,7 +119,7 @@ def test_trace_file_of_each_command_is_read_by_trace_show_and_plot(
     assert shown.exit_code == 0, shown.output
     assert f"orchestra {command}" in shown.output
     if name == "ttc run":  # the S* tests ran in the sandbox as tool work, with their outputs
-        assert "execute" in shown.output and "ok: ['3']" in shown.output
+        assert "execute" in shown.output and 'ok: ["3"]' in shown.output
     pytest.importorskip("matplotlib")
     picture = tmp_path / "timeline.svg"
     plotted = CliRunner().invoke(app, ["trace", "plot", str(trace), "-o", str(picture)])
