@@ -24,7 +24,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 
 from orchestra.cli.boundary import is_click_error
@@ -126,7 +125,7 @@ def observed(
         root.listeners.extend(listeners)
         with stack, root.activate(), root.span(f"orchestra {command}", "command", **attrs):
             yield root
-    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort):
+    except (typer.Exit, typer.Abort):
         raise  # the command chose its exit (batch: 1 when rows failed)
     except Exception as exc:
         if is_click_error(exc):
