@@ -379,7 +379,6 @@ def _shard_lanes(
 ) -> tuple[dict[str, Endpoint], list[Endpoint]]:
     """The endpoint stacks of one shard: ``stack.build_endpoint``'s, with the limiter shared."""
     from orchestra.endpoints.accounting import Meter, MeteredEndpoint, Price, PriceTable
-    from orchestra.endpoints.openai import OpenAIEndpoint
     from orchestra.endpoints.pool import EndpointPool
     from orchestra.endpoints.retry import RetryingEndpoint
     from orchestra.endpoints.timeouts import FirstByteTimeout, LatencyTracker
@@ -389,14 +388,7 @@ def _shard_lanes(
     for spec in specs:
         if spec.model is None:
             raise UsageError(f"endpoint {spec.name}: no model given (use --model or set model in the file)")
-        raw = OpenAIEndpoint(
-            spec.base_url,
-            spec.model,
-            api_key=spec.api_key(),
-            name=spec.name,
-            timeout=spec.timeout,
-            max_retry_after=spec.max_retry_after,
-        )
+        raw = spec.raw_endpoint(spec.model)
         # As stack.build_endpoint: a hung request frees its slot at the learned first-byte time.
         timed = FirstByteTimeout(raw, LatencyTracker(ceiling=spec.timeout))
         prices = PriceTable({spec.model: Price(spec.input_price, spec.output_price)})

@@ -24,10 +24,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestra.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from orchestra.endpoints.openai import OpenAIEndpoint
 from orchestra.redact import redact
 from orchestra.text_files import read_user_text
 
@@ -93,6 +97,27 @@ class EndpointSpec(BaseModel):
         if not key:
             raise UsageError(f"endpoint {self.name}: environment variable {self.api_key_env} is not set")
         return key
+
+    def raw_endpoint(
+        self, model: str | None = None, *, base_url: str | None = None, timeout: float | None = None
+    ) -> OpenAIEndpoint:
+        """The bare HTTP endpoint this spec describes: its URL, key, name, timeout and Retry-After
+        bound, with no limits, retries or metering (:func:`orchestra.endpoints.stack.build_endpoint`
+        wraps it). ``model``, ``base_url`` and ``timeout`` override the spec's.
+
+        Raises:
+            UsageError: the key's environment variable is unset.
+        """
+        from orchestra.endpoints.openai import OpenAIEndpoint  # the HTTP stack, only when used
+
+        return OpenAIEndpoint(
+            base_url or self.base_url,
+            model,
+            api_key=self.api_key(),
+            name=self.name,
+            timeout=self.timeout if timeout is None else timeout,
+            max_retry_after=self.max_retry_after,
+        )
 
 
 def load_endpoints(path: Path) -> list[EndpointSpec]:

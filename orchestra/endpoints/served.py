@@ -106,14 +106,7 @@ async def check_models(
         if spec.is_local:
             checked.append(spec)
             continue
-        raw = OpenAIEndpoint(
-            spec.base_url,
-            None,
-            api_key=spec.api_key(),
-            name=spec.name,
-            timeout=spec.timeout,
-            max_retry_after=spec.max_retry_after,
-        )
+        raw = spec.raw_endpoint()
         try:
             model, listed = await discover(raw, spec.model, strict=len(specs) == 1)
         finally:

@@ -60,14 +60,7 @@ def build_endpoint(
     timeout = spec.timeout
     if spec.is_local and "timeout" not in spec.model_fields_set:
         timeout = max(timeout, LOCAL_TIMEOUT)
-    raw = raw or OpenAIEndpoint(
-        base_url or spec.base_url,
-        model,
-        api_key=spec.api_key(),
-        name=spec.name,
-        timeout=timeout,
-        max_retry_after=spec.max_retry_after,
-    )
+    raw = raw or spec.raw_endpoint(model, base_url=base_url, timeout=timeout)
     # The embedded model's latency is the machine's load: learning a timeout from it would fail
     # requests whenever the load rises (see the module docstring).
     timed: Endpoint = (
@@ -180,14 +173,7 @@ async def connect(
                 model = spec.model or local.model_name
                 listed = frozenset({local.model_name})
             elif check_models:
-                raw = OpenAIEndpoint(
-                    spec.base_url,
-                    None,
-                    api_key=spec.api_key(),
-                    name=spec.name,
-                    timeout=spec.timeout,
-                    max_retry_after=spec.max_retry_after,
-                )
+                raw = spec.raw_endpoint()
                 stack.push_async_callback(raw.aclose)
                 model, listed = await discover(raw, model, strict=len(specs) == 1)
                 raw.model = model
