@@ -11,12 +11,15 @@ reads it through :func:`read_user_text`. Batch inputs are read line by line as b
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from orchestra.errors import UsageError
 
-__all__ = ["BOM", "cut_torn_line", "read_user_text", "user_text"]
+__all__ = ["BOM", "cut_torn_line", "json_lines", "read_user_text", "user_text"]
 
 BOM = "\ufeff"
 
@@ -52,6 +55,27 @@ def read_user_text(path: str | os.PathLike[str], *, errors: str = "strict") -> s
         UsageError: the file is not UTF-8 (with ``errors="strict"``).
     """
     return user_text(Path(path).read_bytes(), str(path), errors=errors)
+
+
+def json_lines(text: str, where: str) -> Iterator[tuple[int, Any]]:
+    """``(line number, value)`` for each non-blank line of a JSONL ``text`` (numbers from 1).
+
+    Args:
+        text: the file's text (from :func:`read_user_text`).
+        where: the file's name, for the error message.
+
+    Raises:
+        UsageError: ``<where>:<line>: not valid JSON (<reason>)`` for the first line that is not.
+    """
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            raise UsageError(f"{where}:{number}: not valid JSON ({reason})") from None
+        yield number, value
 
 
 def cut_torn_line(path: str | os.PathLike[str]) -> None:

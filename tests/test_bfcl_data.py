@@ -88,7 +88,7 @@ def test_bad_sources_and_names_are_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"possible_answer/BFCL_v4_simple_python\.json is missing"):
         load_category("simple_python", tmp_path)
     (tmp_path / "BFCL_v4_irrelevance.json").write_text('{"id": "irrelevance_0"}\nnot json\n')
-    with pytest.raises(UsageError, match="line 2: not JSON"):
+    with pytest.raises(UsageError, match=":2: not valid JSON"):
         load_category("irrelevance", tmp_path)
     with pytest.raises(UsageError, match="unknown BFCL category multi_turn_base"):
         parse_categories("parallel,multi_turn_base")

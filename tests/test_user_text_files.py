@@ -54,7 +54,9 @@ def _both(tmp_path: Path, name: str, text: str) -> tuple[Path, Path]:
 def test_a_bom_and_any_line_endings_decode_to_the_same_text(text: str) -> None:
     body = text.lstrip("\ufeff")
     expected = body.replace("\r\n", "\n").replace("\r", "\n")
-    for data in (body.encode(), BOM + body.encode(), BOM + body.replace("\n", "\r\n").encode()):
+    # The Windows form is made from the expected text: CRLF-ing a body that already holds a lone
+    # CR before a LF ("\r\n" -> "\r\r\n") rightly reads as two line breaks.
+    for data in (body.encode(), BOM + body.encode(), BOM + expected.replace("\n", "\r\n").encode()):
         assert user_text(data, "f") == expected
 
 
@@ -160,3 +162,12 @@ def test_the_cli_reads_a_windows_endpoints_file_and_sim_script(tmp_path: Path) -
         )
     assert done.returncode == 0, done.stderr
     assert "hi there" in done.stdout
+
+
+def test_json_lines_numbers_lines_skips_blanks_and_names_the_bad_one() -> None:
+    from orchestra.text_files import json_lines, user_text
+
+    text = user_text(b'\xef\xbb\xbf{"a": 1}\r\n\r\n[2]\r\n', "f.jsonl")
+    assert list(json_lines(text, "f.jsonl")) == [(1, {"a": 1}), (3, [2])]
+    with pytest.raises(UsageError, match=r"^f\.jsonl:2: not valid JSON \(Expecting value"):
+        list(json_lines('{"a": 1}\nnot json\n', "f.jsonl"))

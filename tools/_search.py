@@ -12,7 +12,6 @@ BM25 follows Robertson & Zaragoza, "The Probabilistic Relevance Framework: BM25 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
@@ -26,7 +25,7 @@ from pydantic import Field
 
 from orchestra._tool import Tool
 from orchestra.errors import UsageError
-from orchestra.text_files import read_user_text
+from orchestra.text_files import json_lines, read_user_text
 
 __all__ = ["BM25Index", "Document", "load_corpus", "make_search", "snippet", "tokenize"]
 
@@ -167,13 +166,7 @@ def _document(record: Mapping[str, Any], where: str, default_id: str | None = No
 
 def _load_jsonl(path: Path) -> list[Document]:
     documents = []
-    for number, line in enumerate(read_user_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"search corpus {path.name}:{number}: not valid JSON ({exc.msg})") from exc
+    for number, record in json_lines(read_user_text(path), f"search corpus {path.name}"):
         documents.append(_document(record, f"{path.name}:{number}", default_id=str(number)))
     return documents
 

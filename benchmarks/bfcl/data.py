@@ -19,7 +19,6 @@ Every failure is a :class:`~orchestra.errors.UsageError`; offline, it names both
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from orchestra.errors import UsageError
-from orchestra.text_files import read_user_text, user_text
+from orchestra.text_files import json_lines, read_user_text, user_text
 
 __all__ = [
     "BFCL_VERSION",
@@ -288,13 +287,7 @@ def parse_categories(text: str | Sequence[str]) -> list[Category]:
 
 def _jsonl(text: str, where: str) -> list[dict[str, Any]]:
     rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise UsageError(f"BFCL data {where}, line {number}: not JSON ({exc})") from exc
+    for number, row in json_lines(text, f"BFCL data {where}"):
         if not isinstance(row, dict) or not isinstance(row.get("id"), str):
             raise UsageError(f"BFCL data {where}, line {number}: expected an object with an 'id'")
         rows.append(row)

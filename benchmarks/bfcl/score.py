@@ -18,7 +18,7 @@ from typing import Any
 from orchestra.benchmarks.bfcl.checker import Verdict, check_item
 from orchestra.benchmarks.bfcl.data import Item
 from orchestra.errors import UsageError
-from orchestra.text_files import read_user_text
+from orchestra.text_files import json_lines, read_user_text
 
 __all__ = ["CategoryScore", "decode_result", "read_results", "score_items", "write_verdicts"]
 
@@ -90,13 +90,7 @@ def read_results(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise UsageError(f"results {target}: {exc.strerror or exc}") from exc
     results: dict[str, Any] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise UsageError(f"results {target}, line {number}: not JSON ({exc})") from exc
+    for number, row in json_lines(text, f"results {target}"):
         if not isinstance(row, dict) or not isinstance(row.get("id"), str) or "result" not in row:
             raise UsageError(f'results {target}, line {number}: expected {{"id": ..., "result": [...]}}')
         results[row["id"]] = decode_result(row["result"])

@@ -25,7 +25,7 @@ from typing import Any
 from orchestra.benchmarks.swe._effects import effects_of_command, effects_of_tool
 from orchestra.benchmarks.swe._replay import Action, Step
 from orchestra.errors import UsageError
-from orchestra.text_files import read_user_text
+from orchestra.text_files import json_lines, read_user_text
 
 __all__ = ["Run", "read_mini_swe_agent", "read_orchestra_trace", "read_run"]
 
@@ -117,13 +117,7 @@ def read_orchestra_trace(path: Path) -> Run:
         UsageError: a line that is not a span, or no model calls.
     """
     spans = []
-    for n, line in enumerate(read_user_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            span = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{n}: not JSON: {exc.msg}") from exc
+    for _, span in json_lines(read_user_text(path), str(path)):
         if (
             isinstance(span, dict)
             and isinstance(span.get("start"), int | float)

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from orchestra.cli.observe import observed
 from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt, TraceOpt, VerboseOpt
 from orchestra.errors import UsageError
-from orchestra.text_files import cut_torn_line, read_user_text
+from orchestra.text_files import cut_torn_line, json_lines, read_user_text
 
 __all__ = ["app", "load_questions", "run_cmd"]
 
@@ -56,13 +56,7 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
         raise UsageError(f"{path}: no such file")
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for number, line in enumerate(read_user_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}:{number}: not JSON ({exc.msg})") from exc
+    for number, row in json_lines(read_user_text(path), str(path)):
         if not isinstance(row, dict) or "question" not in row or "id" not in row:
             raise UsageError(f'{path}:{number}: needs an object with "id" and "question"')
         row["id"] = str(row["id"])
