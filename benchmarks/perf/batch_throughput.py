@@ -44,6 +44,7 @@ from typing import Any
 import anyio
 
 from orchestra.batch import BatchRunner, Journal, JsonlSource
+from orchestra.benchmarks.perf._prompts import write_prompts
 from orchestra.chat import ChatRequest
 from orchestra.endpoints.config import EndpointSpec
 from orchestra.endpoints.openai import OpenAIEndpoint
@@ -66,17 +67,6 @@ atexit.register(_report)
 sys.argv = ["orchestra.cli.batch", *sys.argv[1:]]
 runpy.run_module("orchestra.cli.batch", run_name="__main__")
 """
-
-
-def _write_prompts(path: Path, rows: int) -> None:
-    with open(path, "w", encoding="utf-8") as out:
-        for i in range(rows):
-            out.write(
-                json.dumps(
-                    {"id": f"p{i}", "prompt": f"Say something about {i}.", "params": {"max_tokens": 8}}
-                )
-                + "\n"
-            )
 
 
 def _served(sim: SimProcess, latency: float) -> dict[str, Any]:
@@ -182,7 +172,7 @@ def measure_latency(
     folder = Path(tempfile.mkdtemp(prefix="batch-bench-"))
     try:
         prompts = folder / "prompts.jsonl"
-        _write_prompts(prompts, rows)
+        write_prompts(prompts, rows)
         ours: list[dict[str, Any]] = []
         plain: list[dict[str, Any]] = []
         for round_ in range(repeat):
@@ -219,7 +209,7 @@ def measure_rss(rows: int, concurrency: int) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix="batch-rss-"))
     try:
         prompts, out = folder / "prompts.jsonl", folder / "out.jsonl"
-        _write_prompts(prompts, rows)
+        write_prompts(prompts, rows)
         with SimProcess(SimConfig(completion_tokens=4, seed=1)) as sim:
             command = [sys.executable, "-c", _PEAK_REPORTER, "run", str(prompts), "-o", str(out)]
             command += ["--endpoint", sim.url, "--model", MODEL, "--quiet", "--concurrency", str(concurrency)]

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from orchestra.benchmarks.perf._prompts import write_prompts
 from orchestra.sim import SimConfig, SimProcess
 
 __all__ = ["main", "measure"]
@@ -43,13 +44,6 @@ def _command() -> list[str]:
     return [script] if script else [sys.executable, "-m", "orchestra"]
 
 
-def _write_prompts(path: Path, rows: int) -> None:
-    with open(path, "w", encoding="utf-8") as out:
-        for i in range(rows):
-            row = {"id": f"p{i}", "prompt": f"Say something about {i}.", "params": {"max_tokens": 8}}
-            out.write(json.dumps(row) + "\n")
-
-
 def _version_once(command: list[str]) -> float:
     start = time.monotonic()
     subprocess.run([*command, "--version"], check=True, capture_output=True)
@@ -61,7 +55,7 @@ def _batch_once(
 ) -> dict[str, Any]:
     prompts = folder / "in.jsonl"
     if not prompts.exists():
-        _write_prompts(prompts, rows)
+        write_prompts(prompts, rows)
     out = folder / "out.jsonl"
     for stale in (out, folder / "out.summary.json"):
         stale.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from typing import Any
 import anyio
 
 from orchestra.batch import BatchRunner, Journal, JsonlSource
+from orchestra.benchmarks.perf._prompts import write_prompts
 from orchestra.endpoints.config import EndpointSpec
 from orchestra.endpoints.stack import connect
 from orchestra.sim import SimConfig, SimProcess
@@ -39,17 +40,6 @@ FAULTS: dict[str, float] = {
     "burst_429_rate": 0.02,
     "burst_retry_seconds": 2.0,
 }
-
-
-def _write_prompts(path: Path, rows: int) -> None:
-    with open(path, "w", encoding="utf-8") as out:
-        for i in range(rows):
-            out.write(
-                json.dumps(
-                    {"id": f"p{i}", "prompt": f"Say something about {i}.", "params": {"max_tokens": 8}}
-                )
-                + "\n"
-            )
 
 
 async def _run(url: str, prompts: Path, output: Path, concurrency: int) -> dict[str, Any]:
@@ -82,7 +72,7 @@ def main(rows: int, ttft: float, concurrency: int) -> dict[str, Any]:
     result["faults"] = FAULTS
     try:
         prompts = folder / "prompts.jsonl"
-        _write_prompts(prompts, rows)
+        write_prompts(prompts, rows)
         runs: dict[str, dict[str, Any]] = {}
         for label, faults in (("clean", {}), ("faulty", FAULTS)):
             config = SimConfig.model_validate({"ttft": ttft, "completion_tokens": 4, "seed": 11, **faults})

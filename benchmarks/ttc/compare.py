@@ -79,6 +79,23 @@ class Curve:
     query_accuracy: list[list[float]] = field(default_factory=list)  # [setting][query], over seeds
     query_samples: list[list[float]] = field(default_factory=list)
 
+    def add(
+        self,
+        accuracy: list[float],
+        samples: list[float],
+        tokens: list[float],
+        query_right: list[float],
+        query_used: list[float],
+    ) -> None:
+        """One setting's point: per-seed accuracy and mean samples/tokens per query, and per
+        query the right answers and samples summed over the ``len(accuracy)`` seeds."""
+        seeds = len(accuracy)
+        self.accuracy.append(accuracy)
+        self.samples.append(samples)
+        self.tokens.append(tokens)
+        self.query_accuracy.append([r / seeds for r in query_right])
+        self.query_samples.append([u / seeds for u in query_used])
+
     def mean(self, which: str) -> list[float]:
         """Mean over seeds of ``accuracy``, ``samples`` or ``tokens``, per setting."""
         return [statistics.fmean(row) for row in getattr(self, which)]
@@ -176,11 +193,7 @@ def _fixed_k(runs: Sequence[_Seeded], k_max: int) -> Curve:
                 per_query[i] += r
             acc.append(sum(right) / count)
             toks.append(sum(sum(t[:k]) for t in run.tokens) / count)
-        curve.accuracy.append(acc)
-        curve.samples.append([float(k)] * len(runs))
-        curve.tokens.append(toks)
-        curve.query_accuracy.append([r / len(runs) for r in per_query])
-        curve.query_samples.append([float(k)] * count)
+        curve.add(acc, [float(k)] * len(runs), toks, per_query, [float(k) * len(runs)] * count)
     return curve
 
 
@@ -237,11 +250,7 @@ def _stopping(
             acc.append(right / count)
             samples.append(used / count)
             toks.append(spent / count)
-        curve.accuracy.append(acc)
-        curve.samples.append(samples)
-        curve.tokens.append(toks)
-        curve.query_accuracy.append([r / len(runs) for r in query_right])
-        curve.query_samples.append([u / len(runs) for u in query_used])
+        curve.add(acc, samples, toks, query_right, query_used)
     return curve
 
 
@@ -349,11 +358,7 @@ def _oracle(runs: Sequence[_Seeded], k_max: int) -> Curve:
             acc.append(right / count)
             samples.append(used / count)
             toks.append(spent / count)
-        curve.accuracy.append(acc)
-        curve.samples.append(samples)
-        curve.tokens.append(toks)
-        curve.query_accuracy.append([r / len(runs) for r in query_right])
-        curve.query_samples.append([u / len(runs) for u in query_used])
+        curve.add(acc, samples, toks, query_right, query_used)
     return curve
 
 

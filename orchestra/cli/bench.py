@@ -17,7 +17,7 @@ import typer
 from orchestra.cli import swe as swe_cmd
 from orchestra.cli.help import example, new_app
 from orchestra.cli.observe import observed
-from orchestra.cli.options import TraceOpt, VerboseOpt
+from orchestra.cli.options import TpsOpt, TraceOpt, TtftOpt, VerboseOpt
 
 __all__ = ["app", "compiler"]
 
@@ -74,12 +74,8 @@ def compiler(
             "else a download from the LLMCompiler repository).",
         ),
     ] = None,
-    ttft: Annotated[
-        float, typer.Option("--ttft", min=0.0, help="Simulated time to first token, seconds.")
-    ] = 0.2,
-    tps: Annotated[
-        float, typer.Option("--tps", min=0.0, help="Simulated tokens per second (0 = instant).")
-    ] = 50.0,
+    ttft: TtftOpt = 0.2,
+    tps: TpsOpt = 50.0,
     tool_latency: Annotated[
         float, typer.Option("--tool-latency", min=0.0, help="Seconds every search/math call takes.")
     ] = 0.3,

@@ -13,7 +13,15 @@ import typer
 
 from orchestra.cli.help import new_app
 from orchestra.cli.observe import observed
-from orchestra.cli.options import EndpointOpt, EndpointsFileOpt, ModelOpt, TraceOpt, VerboseOpt
+from orchestra.cli.options import (
+    EndpointOpt,
+    EndpointsFileOpt,
+    ModelOpt,
+    TpsOpt,
+    TraceOpt,
+    TtftOpt,
+    VerboseOpt,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -176,10 +184,8 @@ def run(
         ),
     ] = None,
     data: Annotated[str | None, typer.Option("--data", help=_DATA_HELP)] = None,
-    ttft: Annotated[float, typer.Option("--ttft", min=0.0, help="Simulated time to first token, s.")] = 0.2,
-    tps: Annotated[
-        float, typer.Option("--tps", min=0.0, help="Simulated tokens per second (0 = instant).")
-    ] = 50.0,
+    ttft: TtftOpt = 0.2,
+    tps: TpsOpt = 50.0,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the per-function latencies (30-500 ms).")] = 0,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Items in flight at once.")] = 4,
     endpoint: EndpointOpt = None,

@@ -87,3 +87,7 @@ JsonOpt = Annotated[
     ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print the answer only (no live view).")]
+
+# The simulated model of the latency replays (``bench compiler``, ``bench bfcl --mode latency``).
+TtftOpt = Annotated[float, typer.Option("--ttft", min=0.0, help="Simulated time to first token, seconds.")]
+TpsOpt = Annotated[float, typer.Option("--tps", min=0.0, help="Simulated tokens per second (0 = instant).")]
