@@ -1,8 +1,8 @@
 """The endpoint's HTTP client: aiohttp's transport on asyncio, httpx2's elsewhere, one error story.
 
-``OpenAIEndpoint`` hands the SDK its ``DefaultAioHttpClient`` on asyncio (the throughput path,
-``benchmarks/perf/endpoint_throughput.py``) and a plain ``httpx2.AsyncClient`` on trio, where
-aiohttp cannot run. Both must behave the same to callers.
+``OpenAIEndpoint`` sends over aiohttp on asyncio (the throughput path,
+``benchmarks/perf/endpoint_throughput.py``) and over ``httpx2.AsyncClient`` on trio, where aiohttp
+cannot run (``orchestra/endpoints/http.py``). Both must behave the same to callers.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _refused_url() -> str:
 
 
 async def test_a_refused_connection_is_reported_as_refused_not_as_a_timeout() -> None:
-    # The SDK's aiohttp adapter maps a refused connect to httpx2.ConnectTimeout; a user pointing
+    # The openai SDK's aiohttp adapter mapped a refused connect to a timeout; a user pointing
     # at the wrong port must not be told the server was slow.
     endpoint = OpenAIEndpoint(_refused_url(), "sim-model", timeout=5.0)
     start = time.monotonic()

@@ -1,4 +1,4 @@
-"""The simulator: its wire format (proved with the openai SDK through OpenAIEndpoint), rate limits,
+"""The simulator: its wire format (read back through OpenAIEndpoint), rate limits,
 faults, reproducibility, and the three ways to run it (in-process, loopback, subprocess, CLI)."""
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _sse_payloads(text: str) -> list[str]:
     return payloads
 
 
-# -- the wire format, through the openai SDK ---------------------------------------------------------
+# -- the wire format, through OpenAIEndpoint ------------------------------------------------------------
 
 
 async def test_completion_over_loopback_has_usage_and_seeded_words() -> None:

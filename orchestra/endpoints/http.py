@@ -137,8 +137,12 @@ class HTTPClient:
 
     def prepare(self) -> None:
         """Import the HTTP library now (~0.15 s on first use, with its CA store), so that it does
-        not land on the first request's latency. Opens no connection."""
-        if self._transport is None and _running_backend() == "asyncio":
+        not land on the first request's latency. Opens no connection; outside an event loop
+        (where the backend is not known yet) it does nothing."""
+        backend = _running_backend()
+        if backend is None:
+            return
+        if self._transport is None and backend == "asyncio":
             import aiohttp  # noqa: F401
         else:
             import httpx2  # noqa: F401

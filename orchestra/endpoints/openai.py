@@ -20,8 +20,6 @@ import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import sniffio
-
 from orchestra.chat import ChatChunk, ChatRequest, ChatResponse, Message, Usage
 from orchestra.endpoints.headers import DEFAULT_MAX_RETRY_AFTER, honoured_wait, parse_retry_after
 from orchestra.endpoints.http import HTTPClient, StreamReply
@@ -87,10 +85,9 @@ class OpenAIEndpoint:
         self._max_connections = max_connections
         self._transport = transport
         self._http_: HTTPClient | None = None
-        if _in_event_loop():
-            # Now, when we know the backend: importing the HTTP library and loading the CA store
-            # should not land on the first request's latency.
-            self._http.prepare()
+        # Inside an event loop we know the backend now: importing the HTTP library should not
+        # land on the first request's latency (outside one, this does nothing).
+        self._http.prepare()
 
     @property
     def _http(self) -> HTTPClient:
@@ -327,14 +324,6 @@ async def _events(reply: StreamReply) -> AsyncIterator[str]:
     for payload in decoder.close():
         if payload.strip() != "[DONE]":
             yield payload
-
-
-def _in_event_loop() -> bool:
-    try:
-        sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        return False
-    return True
 
 
 def _text(value: Any) -> str | None:
